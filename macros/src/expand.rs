@@ -1,0 +1,308 @@
+//! Code generation.
+//!
+//! The rewritten fn keeps the user's tokens (attributes, visibility, `fn`, name, generics,
+//! parentheses, body braces), so lints and errors still point at what the user wrote. Every path
+//! is absolute and every generated binding is `__traced_spawn_*` with mixed-site hygiene.
+
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens as _};
+use syn::spanned::Spanned as _;
+use syn::{AttrStyle, Attribute, ItemFn, ReturnType, Signature, Token};
+
+use crate::args;
+use crate::errors::Errors;
+use crate::params::{self, Params};
+use crate::validate::{self, Executor, Plan, Rewrite};
+
+/// Expands `#[traced_spawn(attr)] item`. Never panics: on an error it still emits a function
+/// with the signature the call sites expect (or the item as written), followed by the errors.
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = args::parse(attr, &mut errors);
+    let function = match validate::function(item.clone()) {
+        Ok(function) => function,
+        Err(error) => {
+            errors.push(error);
+            return quote!(#item #errors);
+        }
+    };
+    let plan = validate::plan(args, &function.sig, &mut errors);
+    let function = match validate::signature(&function.sig, &mut errors) {
+        Rewrite::Full => Generator::new(&function, &plan).spawning_fn(),
+        Rewrite::Stub => Generator::new(&function, &plan).stub_fn(),
+        Rewrite::Keep => item,
+    };
+    quote!(#function #errors)
+}
+
+struct Generator<'a> {
+    function: &'a ItemFn,
+    plan: &'a Plan,
+    /// `#krate::__private`
+    private: TokenStream,
+    params: Params,
+    /// The written return type, `()` when none is written.
+    ret: TokenStream,
+    /// `-> impl Trait`: the hidden type cannot be named inside the body, so it is inferred.
+    ret_is_opaque: bool,
+    ret_span: Span,
+}
+
+impl<'a> Generator<'a> {
+    fn new(function: &'a ItemFn, plan: &'a Plan) -> Self {
+        let krate = &plan.krate;
+        let private = quote!(#krate::__private);
+        let check = if let Executor::Local = plan.executor {
+            quote!(#private::assert_local_arg)
+        } else {
+            quote!(#private::assert_arg)
+        };
+        let params = params::lower(&function.sig, &check);
+        let (ret, ret_is_opaque, ret_span) = match &function.sig.output {
+            ReturnType::Type(_, ty) => (
+                ty.to_token_stream(),
+                validate::contains_impl_trait(ty),
+                ty.span(),
+            ),
+            ReturnType::Default => (quote!(()), false, Span::call_site()),
+        };
+        Generator {
+            function,
+            plan,
+            private,
+            params,
+            ret,
+            ret_is_opaque,
+            ret_span,
+        }
+    }
+
+    /// The function that captures the trace context and spawns the body.
+    fn spawning_fn(&self) -> TokenStream {
+        let private = &self.private;
+        let spec = self.spec();
+        let body = self.body();
+        let verdict = self.verdict();
+        let function = Ident::new(
+            match &self.plan.executor {
+                Executor::Thread => "thread",
+                Executor::Task => "task",
+                Executor::Blocking => "blocking",
+                Executor::Local => "local",
+                Executor::Rayon => "rayon",
+                Executor::Spawner(_) if self.is_async() => "spawner_task",
+                Executor::Spawner(_) => "spawner",
+            },
+            Span::call_site(),
+        );
+        // The executor's bounds on the output (`R: Send + 'static`) are reported at the call:
+        // locate its path and parentheses at the return type. The arguments have their own
+        // check at each parameter.
+        let at_output = Span::call_site().located_at(self.ret_span);
+        let callee = respan(quote!(#private::#function), at_output);
+        let arguments = if let Executor::Spawner(spawner) = &self.plan.executor {
+            quote!(::core::marker::PhantomData::<#spawner>, #spec, #body, #verdict)
+        } else {
+            quote!(#spec, #body, #verdict)
+        };
+        let mut arguments = Group::new(Delimiter::Parenthesis, arguments);
+        arguments.set_span(at_output);
+        let call = quote!(#callee #arguments);
+        let checks = &self.params.checks;
+        self.wrap(&quote! {
+            #(#checks)*
+            #call
+        })
+    }
+
+    /// The rewritten signature around a body that is type-checked but never spawned, for a
+    /// signature with an error: the call sites keep type-checking, and the error is not repeated
+    /// by borrow-checker noise.
+    fn stub_fn(&self) -> TokenStream {
+        let body = self.body();
+        self.wrap(&quote! {
+            let _ = #body;
+            ::core::unreachable!("#[traced_spawn] reported an error for this function")
+        })
+    }
+
+    fn is_async(&self) -> bool {
+        self.function.sig.asyncness.is_some()
+    }
+
+    /// `#attrs #vis fn ident<..>(inputs) -> Handle<R> where .. { #inner_attrs #statements }`
+    fn wrap(&self, statements: &TokenStream) -> TokenStream {
+        let ItemFn {
+            attrs, vis, sig, ..
+        } = self.function;
+        let outer_attrs = attrs.iter().filter(|attr| is_outer(attr));
+        let inner_attrs = attrs.iter().filter(|attr| !is_outer(attr));
+        let signature = self.signature(sig);
+        // The user's brace spans: with the user's `fn` they make the item's span the user's
+        // code, so item lints such as `dead_code` still fire.
+        let mut body = TokenStream::new();
+        self.function
+            .block
+            .brace_token
+            .surround(&mut body, |tokens| {
+                tokens.extend(quote!(#(#inner_attrs)* #statements));
+            });
+        quote! {
+            #(#outer_attrs)*
+            #vis #signature #body
+        }
+    }
+
+    /// The user's signature without `async` (and without the rejected `const`, ABI and `...`),
+    /// returning the executor's handle.
+    fn signature(&self, sig: &Signature) -> TokenStream {
+        let Signature {
+            unsafety,
+            fn_token,
+            ident,
+            generics,
+            paren_token,
+            output,
+            ..
+        } = sig;
+        let arrow = match output {
+            ReturnType::Type(arrow, _) => *arrow,
+            ReturnType::Default => Token![->](Span::call_site()),
+        };
+        let handle = self.handle();
+        let where_clause = &generics.where_clause;
+        let inputs = &self.params.inputs;
+        let mut tokens = quote!(#unsafety #fn_token #ident #generics);
+        paren_token.surround(&mut tokens, |tokens| tokens.extend(quote!(#(#inputs),*)));
+        tokens.extend(quote!(#arrow #handle #where_clause));
+        tokens
+    }
+
+    fn handle(&self) -> TokenStream {
+        let private = &self.private;
+        let ret = &self.ret;
+        match &self.plan.executor {
+            Executor::Thread => quote!(#private::std::thread::JoinHandle<#ret>),
+            Executor::Task | Executor::Blocking | Executor::Local => {
+                quote!(#private::tokio::task::JoinHandle<#ret>)
+            }
+            Executor::Rayon => quote!(#private::RayonHandle<#ret>),
+            Executor::Spawner(spawner) if self.is_async() => {
+                quote!(<#spawner as #private::SpawnFuture>::Handle<#ret>)
+            }
+            Executor::Spawner(spawner) => quote!(<#spawner as #private::Spawn>::Handle<#ret>),
+        }
+    }
+
+    fn spec(&self) -> TokenStream {
+        let private = &self.private;
+        let name = if let Some(name) = &self.plan.name {
+            name.to_token_stream()
+        } else {
+            // Computed where `Self` and the module path are known: `crate::module::Type::fn`.
+            let here = Ident::new("__traced_spawn_here", Span::mixed_site());
+            quote!({
+                fn #here() {}
+                #private::fn_path(::core::any::type_name_of_val(&#here))
+            })
+        };
+        let op = &self.plan.op;
+        let thread_name = self.plan.thread_name.as_ref().map_or_else(
+            || quote!(::core::option::Option::None),
+            |thread_name| quote!(::core::option::Option::Some(#thread_name)),
+        );
+        let capture_err = self.plan.capture_err;
+        quote! {
+            #private::Spec {
+                name: #name,
+                op: #op,
+                thread_name: #thread_name,
+                capture_err: #capture_err,
+            }
+        }
+    }
+
+    /// `move || -> R { bindings; user statements }` or `async move { bindings; fake return;
+    /// user statements }`, inside the user's own braces: a nested block would trip
+    /// `unused_braces` on a one-expression body.
+    fn body(&self) -> TokenStream {
+        let bindings = &self.params.bindings;
+        let block = &self.function.block;
+        let statements = &block.stmts;
+        let ret = &self.ret;
+        let mut braced = TokenStream::new();
+        if self.is_async() {
+            // An async block cannot declare its output type; this never-taken return fixes it
+            // to `R` before the body is checked, so `?` and type errors refer to `R`.
+            let fake_return = if self.ret_is_opaque {
+                TokenStream::new()
+            } else {
+                let glue = Span::mixed_site().located_at(self.ret_span);
+                let value = format_ident!("__traced_spawn_ret", span = glue);
+                quote_spanned! {glue=>
+                    if let ::core::option::Option::Some(#value) =
+                        ::core::option::Option::None::<#ret>
+                    {
+                        return #value;
+                    }
+                }
+            };
+            block.brace_token.surround(&mut braced, |tokens| {
+                tokens.extend(quote!(#(#bindings)* #fake_return #(#statements)*));
+            });
+            quote!(async move #braced)
+        } else {
+            let output = if self.ret_is_opaque {
+                TokenStream::new()
+            } else {
+                quote!(-> #ret)
+            };
+            block.brace_token.surround(&mut braced, |tokens| {
+                tokens.extend(quote!(#(#bindings)* #(#statements)*));
+            });
+            quote!(move || #output #braced)
+        }
+    }
+
+    /// Tells the runtime whether the output is a failure (`Err`) and, with `err`, the event.
+    /// Autoref specialization on the concrete output type: `Result<_, E: Error>`, then any
+    /// `Result`, then anything else, each one `&` less specific.
+    fn verdict(&self) -> TokenStream {
+        let private = &self.private;
+        let capture_err = self.plan.capture_err;
+        let output = Ident::new("__traced_spawn_output", Span::mixed_site());
+        let param = if self.ret_is_opaque {
+            quote!(#output)
+        } else {
+            let ret = &self.ret;
+            quote!(#output: &#ret)
+        };
+        quote! {
+            |#param| {
+                use #private::{ErrorVerdict as _, OtherVerdict as _, ResultVerdict as _};
+                (&&&#private::Probe(#output)).__traced_spawn_verdict(#capture_err)
+            }
+        }
+    }
+}
+
+fn is_outer(attr: &Attribute) -> bool {
+    matches!(attr.style, AttrStyle::Outer)
+}
+
+/// The same tokens, all at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                tree = TokenTree::Group(respanned);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}

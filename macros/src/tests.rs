@@ -1,0 +1,920 @@
+//! Unit tests of `expand::expand` on token streams: every error message and span, the shape of
+//! the expansion, and robustness against arbitrary tokens.
+
+use std::str::FromStr as _;
+
+use proc_macro2::{TokenStream, TokenTree};
+
+use crate::expand::expand;
+
+const WORK: &str = "fn work(x: u32) -> u32 { x }";
+
+struct Expansion {
+    /// The output with all whitespace removed, for substring checks.
+    code: String,
+    errors: Vec<Diagnostic>,
+}
+
+struct Diagnostic {
+    message: String,
+    /// The source text the error points at; `None` for the call site.
+    at: Option<String>,
+}
+
+fn tokens(source: &str) -> TokenStream {
+    match TokenStream::from_str(source) {
+        Ok(tokens) => tokens,
+        Err(error) => panic!("test input {source:?} does not tokenize: {error}"),
+    }
+}
+
+fn run(attr: &str, item: &str) -> Expansion {
+    let output = expand(tokens(attr), tokens(item));
+    let mut errors = Vec::new();
+    collect_diagnostics(output.clone(), &mut errors);
+    // The output always has the item and the errors: a real item must stay a valid one.
+    if syn::parse2::<syn::Item>(tokens(item)).is_ok() {
+        if let Err(error) = syn::parse2::<syn::File>(output.clone()) {
+            panic!(
+                "output of #[traced_spawn({attr})] {item} is not valid items: {error}\n{output}"
+            );
+        }
+    }
+    assert!(
+        !output.is_empty(),
+        "#[traced_spawn({attr})] {item} expanded to nothing"
+    );
+    Expansion {
+        code: compact(&output.to_string()),
+        errors,
+    }
+}
+
+/// Finds `compile_error! { "message" }` and the span it reports.
+fn collect_diagnostics(tokens: TokenStream, found: &mut Vec<Diagnostic>) {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    for (index, tree) in trees.iter().enumerate() {
+        match tree {
+            TokenTree::Ident(ident) if ident == "compile_error" => {
+                let Some(TokenTree::Group(group)) = trees.get(index + 2) else {
+                    continue;
+                };
+                let Ok(message) = syn::parse2::<syn::LitStr>(group.stream()) else {
+                    continue;
+                };
+                let at = ident
+                    .span()
+                    .join(group.span())
+                    .and_then(|span| span.source_text());
+                found.push(Diagnostic {
+                    message: message.value(),
+                    at,
+                });
+            }
+            TokenTree::Group(group) => collect_diagnostics(group.stream(), found),
+            _ => {}
+        }
+    }
+}
+
+fn compact(source: &str) -> String {
+    source.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+impl Expansion {
+    fn has(&self, code: &str) -> bool {
+        self.code.contains(&compact(code))
+    }
+
+    #[track_caller]
+    fn assert_has(&self, code: &str) {
+        assert!(self.has(code), "expected `{code}` in\n{}", self.code);
+    }
+
+    #[track_caller]
+    fn assert_lacks(&self, code: &str) {
+        assert!(!self.has(code), "unexpected `{code}` in\n{}", self.code);
+    }
+
+    #[track_caller]
+    fn assert_no_errors(&self) {
+        let messages: Vec<_> = self.errors.iter().map(|e| &e.message).collect();
+        assert!(messages.is_empty(), "unexpected errors: {messages:#?}");
+    }
+
+    /// Exactly one error, whose message contains `message` and which points at `at`.
+    #[track_caller]
+    fn assert_error(&self, message: &str, at: &str) {
+        match self.errors.as_slice() {
+            [error] => assert_diagnostic(error, message, at),
+            errors => panic!(
+                "expected one error, got {:#?}",
+                errors.iter().map(|e| &e.message).collect::<Vec<_>>()
+            ),
+        }
+    }
+
+    /// The spawning fn was still emitted.
+    #[track_caller]
+    fn assert_spawns(&self, executor: &str) {
+        self.assert_has(&format!("::traced_spawn::__private::{executor}("));
+    }
+
+    /// The signature was rewritten but the body is never spawned.
+    #[track_caller]
+    fn assert_stub(&self) {
+        self.assert_has("::core::unreachable!");
+        self.assert_lacks("__private::thread(");
+        self.assert_lacks("__private::task(");
+    }
+}
+
+#[track_caller]
+fn assert_diagnostic(error: &Diagnostic, message: &str, at: &str) {
+    assert!(
+        error.message.contains(message),
+        "message {:?} does not contain {message:?}",
+        error.message
+    );
+    assert_eq!(
+        error.at.as_deref().map(compact),
+        Some(compact(at)),
+        "wrong span for {:?}",
+        error.message
+    );
+}
+
+// ---------------------------------------------------------------- options
+
+#[test]
+fn unknown_option_lists_the_options() {
+    let expansion = run("nmae = \"typo\"", WORK);
+    expansion.assert_error(
+        "unknown option `nmae`, expected one of: `name`, `op`, `thread_name`, `blocking`, \
+         `local`, `rayon`, `spawner`, `err`, `crate`",
+        "nmae",
+    );
+    expansion.assert_spawns("thread");
+}
+
+#[test]
+fn unknown_token_instead_of_option() {
+    run("\"name\"", WORK).assert_error("expected one of: `name`, `op`", "\"name\"");
+    run("= 5", WORK).assert_error("expected one of:", "=");
+}
+
+#[test]
+fn unknown_option_does_not_hide_the_others() {
+    let expansion = run("bogus = 1, blocking", WORK);
+    expansion.assert_error("unknown option `bogus`", "bogus");
+    expansion.assert_spawns("blocking");
+}
+
+#[test]
+fn duplicate_option_points_at_the_second() {
+    let expansion = run("name = \"first\", op = \"x\", name = \"second\"", WORK);
+    expansion.assert_error(
+        "duplicate option `name`: each option can be given once",
+        "name = \"second\"",
+    );
+    expansion.assert_has("name: \"first\"");
+    run("err, err", WORK).assert_error("duplicate option `err`", "err");
+    run("crate = a, crate = b", WORK).assert_error("duplicate option `crate`", "crate = b");
+}
+
+#[test]
+fn duplicate_of_a_wrong_option_is_still_a_duplicate() {
+    let expansion = run("name = 5, name = \"x\"", WORK);
+    assert_eq!(expansion.errors.len(), 2);
+    assert_diagnostic(&expansion.errors[0], "`name` takes a string literal", "5");
+    assert_diagnostic(
+        &expansion.errors[1],
+        "duplicate option `name`",
+        "name = \"x\"",
+    );
+}
+
+#[test]
+fn string_options_reject_other_values() {
+    run("name = 5", WORK).assert_error(
+        "`name` takes a string literal (the transaction name): write `name = \"...\"`",
+        "5",
+    );
+    run("op = foo", WORK).assert_error(
+        "`op` takes a string literal (the transaction op): write `op = \"foo\"`",
+        "foo",
+    );
+    run("thread_name = true", WORK).assert_error(
+        "`thread_name` takes a string literal (the OS thread name)",
+        "true",
+    );
+    run("name = b\"bytes\"", WORK).assert_error("`name` takes a string literal", "b\"bytes\"");
+    run("name = concat!(\"a\")", WORK)
+        .assert_error("`name` takes a string literal", "concat!(\"a\")");
+}
+
+#[test]
+fn path_options_reject_strings_and_other_values() {
+    run("crate = \"my_rt\"", WORK).assert_error(
+        "`crate` takes a path, not a string: write `crate = my_rt` without quotes",
+        "\"my_rt\"",
+    );
+    run("crate = \"not a path\"", WORK).assert_error(
+        "write `crate = my_reexports::traced_spawn` without quotes",
+        "\"not a path\"",
+    );
+    run("spawner = \"MySpawner\"", WORK).assert_error(
+        "`spawner` takes a path, not a string: write `spawner = MySpawner` without quotes",
+        "\"MySpawner\"",
+    );
+    run("crate = 5", WORK).assert_error("`crate` takes a path", "5");
+    run("crate = Vec<u8>", WORK).assert_error("expected `,` after `crate = ", "<u8>");
+}
+
+#[test]
+fn valued_option_without_value() {
+    run("name", WORK).assert_error(
+        "`name` needs a value (the transaction name): write `name = \"...\"`",
+        "name",
+    );
+    run("op =", WORK).assert_error("`op` needs a value", "op =");
+    run("crate", WORK).assert_error("`crate` needs a value", "crate");
+    run("spawner(X)", WORK).assert_error("`spawner` needs a value", "spawner(X)");
+}
+
+#[test]
+fn flag_with_a_value() {
+    let expansion = run("err = true", "fn work() -> Result<(), String> { Ok(()) }");
+    expansion.assert_error(
+        "`err` is a flag and takes no value: write `err` alone, or leave it out",
+        "err = true",
+    );
+    expansion.assert_has("capture_err: false");
+    run("blocking(1)", WORK).assert_error("`blocking` is a flag", "blocking(1)");
+    run("rayon = \"global\"", WORK).assert_error("`rayon` is a flag", "rayon = \"global\"");
+}
+
+#[test]
+fn missing_comma_keeps_both_sides_where_possible() {
+    let expansion = run("name = \"a\" op = \"b\"", WORK);
+    expansion.assert_error("expected `,` after `name = \"...\"`", "op = \"b\"");
+    expansion.assert_has("name: \"a\"");
+    run("err blocking", WORK).assert_error("expected `,` after `err`", "blocking");
+    run("crate = ts name = \"x\"", WORK)
+        .assert_error("expected `,` after `crate = ", "name = \"x\"");
+}
+
+#[test]
+fn thread_name_with_nul_byte() {
+    run("thread_name = \"a\\0b\"", WORK)
+        .assert_error("a thread name cannot contain a NUL byte", "\"a\\0b\"");
+}
+
+#[test]
+fn several_option_errors_are_reported_together() {
+    let expansion = run("name = 5, op = 6, bogus, err = 1", WORK);
+    let messages: Vec<_> = expansion
+        .errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+    expansion.assert_spawns("thread");
+}
+
+#[test]
+fn separators_and_trailing_commas() {
+    run("name = \"a\",", WORK).assert_no_errors();
+    run("", WORK).assert_no_errors();
+    run(",", WORK).assert_error("expected one of:", ",");
+    run("name = \"a\",, err", WORK).assert_error("expected one of:", ",");
+}
+
+#[test]
+fn two_executors_point_at_the_second() {
+    let expansion = run("blocking, local", WORK);
+    expansion.assert_error(
+        "`local` conflicts with `blocking`: a function runs on one executor, keep only one of them",
+        "local",
+    );
+    expansion.assert_spawns("blocking");
+    run("rayon, spawner = MySpawner", WORK)
+        .assert_error("`spawner` conflicts with `rayon`", "spawner = MySpawner");
+    run("blocking, err, blocking", WORK).assert_error("duplicate option `blocking`", "blocking");
+}
+
+#[test]
+fn executor_must_fit_the_fn() {
+    let expansion = run("blocking", "async fn work() {}");
+    expansion.assert_error(
+        "`blocking` runs a sync fn on tokio's blocking pool, but this fn is async: remove \
+         `blocking` (an async fn runs with `tokio::spawn`) or make the fn sync",
+        "blocking",
+    );
+    expansion.assert_spawns("task");
+
+    run("rayon", "async fn work() {}").assert_error(
+        "`rayon` runs a sync fn on rayon's thread pool, but this fn is async",
+        "rayon",
+    );
+
+    let expansion = run("local", "fn work() {}");
+    expansion.assert_error(
+        "`local` spawns an async fn with `tokio::task::spawn_local`, but this fn is sync: make \
+         it an `async fn`, or remove `local` to run it on a new thread",
+        "local",
+    );
+    expansion.assert_spawns("thread");
+}
+
+#[test]
+fn thread_name_only_for_std_threads() {
+    let expansion = run("thread_name = \"worker\"", "async fn work() {}");
+    expansion.assert_error(
+        "`thread_name` names the new std thread of a sync fn, but this async fn runs as a task \
+         on the runtime's threads: remove `thread_name`",
+        "thread_name = \"worker\"",
+    );
+    expansion.assert_spawns("task");
+    expansion.assert_has("thread_name: ::core::option::Option::None");
+
+    run("blocking, thread_name = \"w\"", WORK).assert_error(
+        "`thread_name` names the new std thread of the default executor, but with `blocking` \
+         the executor chooses the thread: remove `thread_name`",
+        "thread_name = \"w\"",
+    );
+}
+
+// ---------------------------------------------------------------- items
+
+#[test]
+fn not_a_function() {
+    let cases = [
+        ("struct NotAFunction { field: u32 }", "struct NotAFunction"),
+        ("pub struct Unit;", "struct Unit"),
+        ("enum E { A }", "enum E"),
+        ("impl Foo { fn f(self) {} }", "impl Foo"),
+        ("impl<T> Trait for Foo<T> {}", "impl<T> Trait for Foo<T>"),
+        ("mod m {}", "mod m"),
+        ("trait T {}", "trait T"),
+        ("const C: u32 = 1;", "const C"),
+        ("static S: u32 = 1;", "static S"),
+        ("type Alias = u32;", "type Alias"),
+        ("use std::fmt;", "use"),
+        ("union U { a: u32 }", "union U"),
+        ("macro_rules! m { () => {} }", "macro_rules"),
+    ];
+    for (item, at) in cases {
+        let expansion = run("", item);
+        expansion.assert_error("#[traced_spawn] can only be applied to functions", at);
+        // The item is kept as written.
+        expansion.assert_has(item);
+    }
+}
+
+#[test]
+fn trait_method_declaration() {
+    run("", "fn run(self) -> u32;").assert_error(
+        "#[traced_spawn] needs a function body",
+        "fn run(self) -> u32",
+    );
+}
+
+#[test]
+fn ref_self_receivers() {
+    let expansion = run("", "fn run(&self) -> u32 { self.id }");
+    expansion.assert_error(
+        "`&self` borrows the receiver only until the call returns, but the body runs on another \
+         thread after the call returns: take `self` by value, or `self: Arc<Self>` to share it",
+        "&self",
+    );
+    expansion.assert_stub();
+    expansion
+        .assert_has("fn run(&self) -> ::traced_spawn::__private::std::thread::JoinHandle<u32>");
+
+    let expansion = run("", "async fn bump(&mut self) { self.id += 1; }");
+    expansion.assert_error(
+        "`&mut self` borrows the receiver only until the call returns, but the body runs in \
+         another task after the call returns",
+        "&mut self",
+    );
+    expansion.assert_stub();
+
+    run("", "fn run(&'a self) {}").assert_error("`&self` borrows", "&'a self");
+    run("", "fn run(self: &Self) {}").assert_error("this receiver borrows", "self: &Self");
+    run("", "fn run(self: Pin<&mut Self>) {}")
+        .assert_error("this receiver borrows", "self: Pin<&mut Self>");
+}
+
+#[test]
+fn owned_and_static_receivers_are_fine() {
+    for receiver in [
+        "self",
+        "mut self",
+        "self: Arc<Self>",
+        "self: Box<Self>",
+        "&'static self",
+    ] {
+        let expansion = run("", &format!("fn run({receiver}) {{}}"));
+        expansion.assert_no_errors();
+        expansion.assert_spawns("thread");
+        expansion.assert_has("assert_arg(&self);");
+    }
+}
+
+#[test]
+fn borrowed_parameters() {
+    let reference = "borrows from the caller, but the body runs on another thread after the call \
+                     returns: take an owned value (e.g. `String` instead of `&str`, `Vec<T>` \
+                     instead of `&[T]`, `Arc<T>` instead of `&T`) or a `&'static` reference";
+    let cases = [
+        ("channel: &str", "&str"),
+        ("channel: &'a str", "&'a str"),
+        ("channel: &'_ str", "&'_ str"),
+        ("channel: &mut Vec<u8>", "&mut Vec<u8>"),
+        ("channel: [&str; 2]", "&str"),
+        ("channel: (u32, &str)", "&str"),
+        ("channel: Option<&'static &'a str>", "&'a str"),
+    ];
+    for (param, at) in cases {
+        let expansion = run("", &format!("fn send({param}) {{}}"));
+        expansion.assert_error(&format!("parameter `channel` {reference}"), at);
+        expansion.assert_stub();
+    }
+    run("", "async fn send((a, b): (&str, u32)) {}").assert_error(
+        "this parameter borrows from the caller, but the body runs in another task",
+        "&str",
+    );
+}
+
+#[test]
+fn parameters_with_lifetimes() {
+    let cases = [
+        ("text: Cow<'a, str>", "'a", "`'a`"),
+        ("text: Foo<'_>", "'_", "the elided lifetime `'_`"),
+        ("text: Box<dyn Display + 'a>", "'a", "`'a`"),
+        ("text: impl Iterator<Item = &'a str>", "&'a str", ""),
+        ("text: Box<dyn Fn(&'a str)>", "&'a str", ""),
+        ("text: Box<dyn Fn(Cow<'a, str>)>", "'a", "`'a`"),
+        ("text: <Cow<'a, str> as ToOwned>::Owned", "'a", "`'a`"),
+    ];
+    for (param, at, lifetime) in cases {
+        let expansion = run("", &format!("fn send<'a>({param}) {{}}"));
+        let message = if lifetime.is_empty() {
+            "parameter `text` borrows from the caller".to_owned()
+        } else {
+            format!(
+                "parameter `text` borrows for {lifetime}, but the body runs on another thread \
+                 after the call returns: take an owned value (e.g. `Cow<'static, str>`, \
+                 `String`) or one that borrows for `'static`"
+            )
+        };
+        expansion.assert_error(&message, at);
+    }
+}
+
+#[test]
+fn static_and_higher_ranked_borrows_are_fine() {
+    for param in [
+        "text: &'static str",
+        "text: Cow<'static, str>",
+        "f: fn(&str) -> &str",
+        "f: Box<dyn Fn(&str) -> usize + Send>",
+        "f: Box<dyn for<'b> Fn(&'b str) -> &'b str + Send>",
+        "f: impl Fn(&str) + Send + 'static",
+        "f: impl for<'b> FnOnce(Cow<'b, str>) + Send + 'static",
+        "f: for<'b> fn(&'b u8)",
+        "v: Vec<&'static str>",
+        "v: Box<dyn Display + Send + 'static>",
+        "v: T",
+    ] {
+        run("", &format!("fn send<T>({param}) {{}}")).assert_no_errors();
+    }
+}
+
+#[test]
+fn ref_bindings() {
+    let expansion = run("", "fn send(ref text: String) {}");
+    expansion.assert_error(
+        "`ref` binds a reference to the argument, which is gone when the call returns, but the \
+         body runs on another thread after the call returns: bind by value (remove `ref`)",
+        "ref",
+    );
+    expansion.assert_stub();
+    run("", "fn send((a, ref mut b): (u32, String)) {}").assert_error("`ref` binds", "ref");
+}
+
+#[test]
+fn const_fn() {
+    let expansion = run("", "const fn answer() -> u32 { 42 }");
+    expansion.assert_error(
+        "a `const fn` cannot spawn a thread or task: remove `const`",
+        "const",
+    );
+    expansion.assert_stub();
+    // The stub drops `const`, which would only add errors.
+    assert!(expansion
+        .code
+        .starts_with(&compact("fn answer() -> ::traced_spawn")));
+}
+
+#[test]
+fn extern_fn() {
+    let message = "#[traced_spawn] cannot rewrite an `extern` fn: the rewritten fn returns a \
+                   JoinHandle, which has no foreign ABI; remove the `extern` ABI and call this fn \
+                   from a separate `extern` wrapper";
+    let expansion = run("", "extern \"C\" fn callback(value: u32) -> u32 { value }");
+    expansion.assert_error(message, "extern \"C\"");
+    expansion.assert_stub();
+    expansion.assert_has("fn callback(value: u32) -> ::traced_spawn");
+    run("", "pub unsafe extern fn callback() {}").assert_error(message, "extern");
+}
+
+#[test]
+fn variadic_fn() {
+    let expansion = run("", "unsafe extern \"C\" fn printf(format: u32, ...) {}");
+    assert_eq!(expansion.errors.len(), 2);
+    assert_diagnostic(
+        &expansion.errors[0],
+        "cannot rewrite an `extern` fn",
+        "extern \"C\"",
+    );
+    assert_diagnostic(
+        &expansion.errors[1],
+        "a variadic fn cannot be spawned",
+        "...",
+    );
+    expansion.assert_has("unsafe fn printf(format: u32) -> ::traced_spawn");
+}
+
+#[test]
+fn never_return_type() {
+    let expansion = run("", "fn forever() -> ! { loop {} }");
+    expansion.assert_error(
+        "`!` cannot be the output of a JoinHandle: write `-> ()` (the body may still loop \
+         forever) or `-> std::convert::Infallible`",
+        "!",
+    );
+    // Kept as written: `JoinHandle<!>` is not valid on stable.
+    expansion.assert_has("fn forever() -> ! { loop {} }");
+    expansion.assert_lacks("-> ::traced_spawn");
+}
+
+#[test]
+fn borrowed_return_type() {
+    run("", "fn get<'a>() -> Cow<'a, str> { todo!() }").assert_error(
+        "the return value reaches the caller through the JoinHandle after the call has \
+         returned, so it cannot borrow for `'a`",
+        "'a",
+    );
+    run("", "fn get(x: u32) -> &'a str { todo!() }")
+        .assert_error("it cannot be a borrowed reference", "&'a str");
+    run("", "fn get() -> &'static str { \"x\" }").assert_no_errors();
+}
+
+#[test]
+fn stub_with_opaque_return_keeps_the_item() {
+    // A body that is never run cannot define the hidden type of `impl Trait`.
+    let expansion = run("", "fn get(x: &str) -> impl Display { 1 }");
+    expansion.assert_error("parameter `x` borrows from the caller", "&str");
+    expansion.assert_lacks("-> ::traced_spawn");
+}
+
+#[test]
+fn every_signature_error_is_reported() {
+    let expansion = run(
+        "name = 5",
+        "const extern \"C\" fn all(&self, a: &str, ref b: String) -> Cow<'a, str> { todo!() }",
+    );
+    let messages: Vec<_> = expansion
+        .errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 7, "{messages:#?}");
+}
+
+// ---------------------------------------------------------------- expansion
+
+#[test]
+fn sync_fn_expansion() {
+    let expansion = run("", "pub fn add(a: u32, mut b: u32) -> u32 { b += a; b }");
+    expansion.assert_no_errors();
+    expansion.assert_has(
+        "pub fn add(a: u32, b: u32) -> ::traced_spawn::__private::std::thread::JoinHandle<u32>",
+    );
+    expansion.assert_has("::traced_spawn::__private::assert_arg(&a);");
+    expansion.assert_has("::traced_spawn::__private::assert_arg(&b);");
+    expansion.assert_has("::traced_spawn::__private::thread(");
+    expansion.assert_has(
+        "::traced_spawn::__private::Spec { name: { fn __traced_spawn_here() {} \
+         ::traced_spawn::__private::fn_path(::core::any::type_name_of_val(&__traced_spawn_here)) }, \
+         op: \"thread\", thread_name: ::core::option::Option::Some(\"add\"), capture_err: false, }",
+    );
+    expansion.assert_has("move || -> u32 { let a = a; let mut b = b; b += a; b }");
+    expansion.assert_has(
+        "|__traced_spawn_output: &u32| { use ::traced_spawn::__private::{ErrorVerdict as _, \
+         OtherVerdict as _, ResultVerdict as _}; \
+         (&&&::traced_spawn::__private::Probe(__traced_spawn_output))\
+         .__traced_spawn_verdict(false) }",
+    );
+}
+
+#[test]
+fn missing_return_type_is_unit() {
+    let expansion = run("", "fn work() {}");
+    expansion.assert_has("fn work() -> ::traced_spawn::__private::std::thread::JoinHandle<()>");
+    expansion.assert_has("move || -> () {}");
+    expansion.assert_has("|__traced_spawn_output: &()|");
+}
+
+#[test]
+fn async_fn_expansion() {
+    let expansion = run("", "async fn fetch(id: u64) -> Result<u64, E> { Ok(id) }");
+    expansion.assert_no_errors();
+    expansion.assert_lacks("async fn");
+    expansion.assert_has(
+        "fn fetch(id: u64) -> ::traced_spawn::__private::tokio::task::JoinHandle<Result<u64, E>>",
+    );
+    expansion.assert_has("::traced_spawn::__private::task(");
+    expansion.assert_has("op: \"task\", thread_name: ::core::option::Option::None,");
+    expansion.assert_has(
+        "async move { let id = id; if let ::core::option::Option::Some(__traced_spawn_ret) = \
+         ::core::option::Option::None::<Result<u64, E>> { return __traced_spawn_ret; } Ok(id) }",
+    );
+}
+
+#[test]
+fn method_expansion() {
+    let expansion = run(
+        "",
+        "pub fn run(self: Arc<Self>, extra: u32) -> u32 { self.id + extra }",
+    );
+    expansion.assert_no_errors();
+    expansion.assert_has("pub fn run(self: Arc<Self>, extra: u32) -> ");
+    expansion.assert_has("::traced_spawn::__private::assert_arg(&self);");
+    expansion.assert_has("move || -> u32 { let _ = &self; let extra = extra; self.id + extra }");
+}
+
+#[test]
+fn pattern_parameters_are_rebound_inside_the_body() {
+    let expansion = run(
+        "",
+        "fn sum((a, _): (u32, Guard), _: String, Point { x, y }: Point) {}",
+    );
+    expansion.assert_no_errors();
+    expansion.assert_has(
+        "fn sum(__traced_spawn_arg0: (u32, Guard), __traced_spawn_arg1: String, \
+         __traced_spawn_arg2: Point)",
+    );
+    expansion.assert_has("::traced_spawn::__private::assert_arg(&__traced_spawn_arg1);");
+    expansion.assert_has(
+        "let __traced_spawn_arg0 = __traced_spawn_arg0; let (a, _) = __traced_spawn_arg0;",
+    );
+    expansion
+        .assert_has("let __traced_spawn_arg1 = __traced_spawn_arg1; let _ = __traced_spawn_arg1;");
+    expansion.assert_has("let Point { x, y } = __traced_spawn_arg2;");
+}
+
+#[test]
+fn parameter_attributes_are_split() {
+    let expansion = run(
+        "",
+        "fn f(#[cfg(feature = \"x\")] a: u32, #[allow(unused_variables)] b: u32) {}",
+    );
+    expansion.assert_has("fn f(#[cfg(feature = \"x\")] a: u32, b: u32)");
+    expansion.assert_has("#[cfg(feature = \"x\")] ::traced_spawn::__private::assert_arg(&a);");
+    expansion.assert_has("#[cfg(feature = \"x\")] let a = a;");
+    expansion.assert_has("#[allow(unused_variables)] let b = b;");
+}
+
+#[test]
+fn fn_attributes_and_generics_are_kept() {
+    let expansion = run(
+        "",
+        "/// Docs.\n#[inline] pub(crate) unsafe fn get<T: Send + 'static>(value: T) -> T \
+         where T: Clone { #![allow(unused)] value }",
+    );
+    expansion.assert_no_errors();
+    expansion.assert_has(
+        "#[doc = \" Docs.\"] #[inline] pub(crate) unsafe fn get<T: Send + 'static>(value: T) \
+         -> ::traced_spawn::__private::std::thread::JoinHandle<T> where T: Clone { \
+         #![allow(unused)]",
+    );
+}
+
+#[test]
+fn options_reach_the_spec() {
+    let expansion = run(
+        "name = \"slack.reply\", op = \"queue.process\", thread_name = \"reply\", err",
+        WORK,
+    );
+    expansion.assert_has(
+        "Spec { name: \"slack.reply\", op: \"queue.process\", thread_name: \
+         ::core::option::Option::Some(\"reply\"), capture_err: true, }",
+    );
+    expansion.assert_lacks("fn_path");
+    expansion.assert_has(".__traced_spawn_verdict(true)");
+}
+
+#[test]
+fn raw_identifier_thread_name() {
+    run("", "fn r#type() {}").assert_has("thread_name: ::core::option::Option::Some(\"type\")");
+}
+
+#[test]
+fn crate_path_replaces_traced_spawn() {
+    let expansion = run("crate = ts", "async fn work(x: u32) {}");
+    expansion.assert_lacks("::traced_spawn");
+    expansion.assert_has("ts::__private::assert_arg(&x);");
+    expansion.assert_has("-> ts::__private::tokio::task::JoinHandle<()>");
+    expansion.assert_has("ts::__private::task(");
+}
+
+#[test]
+fn executors() {
+    let cases = [
+        (
+            "blocking",
+            "fn",
+            "blocking",
+            "tokio::task::JoinHandle<u32>",
+            "task.blocking",
+        ),
+        ("rayon", "fn", "rayon", "RayonHandle<u32>", "task.rayon"),
+        (
+            "local",
+            "async fn",
+            "local",
+            "tokio::task::JoinHandle<u32>",
+            "task.local",
+        ),
+    ];
+    for (option, kind, function, handle, op) in cases {
+        let expansion = run(option, &format!("{kind} work(x: u32) -> u32 {{ x }}"));
+        expansion.assert_no_errors();
+        expansion.assert_spawns(function);
+        expansion.assert_has(&format!("-> ::traced_spawn::__private::{handle}"));
+        expansion.assert_has(&format!("op: \"{op}\""));
+        expansion.assert_has("thread_name: ::core::option::Option::None");
+    }
+    // A local task stays on its thread: arguments need to be `'static` only.
+    run("local", "async fn work(x: Rc<u32>) {}")
+        .assert_has("::traced_spawn::__private::assert_local_arg(&x);");
+}
+
+#[test]
+fn spawner_expansion() {
+    let expansion = run("spawner = my::Spawner", WORK);
+    expansion.assert_no_errors();
+    expansion.assert_has("-> <my::Spawner as ::traced_spawn::__private::Spawn>::Handle<u32>");
+    expansion.assert_has(
+        "::traced_spawn::__private::spawner(::core::marker::PhantomData::<my::Spawner>,",
+    );
+    expansion.assert_has("op: \"task\"");
+    let expansion = run("spawner = my::Spawner", "async fn work() {}");
+    expansion.assert_has("-> <my::Spawner as ::traced_spawn::__private::SpawnFuture>::Handle<()>");
+    expansion.assert_has("::traced_spawn::__private::spawner_task(");
+}
+
+#[test]
+fn opaque_return_type_is_inferred() {
+    let expansion = run("", "fn get(x: u32) -> impl Display + Send + 'static { x }");
+    expansion.assert_no_errors();
+    expansion.assert_has(
+        "-> ::traced_spawn::__private::std::thread::JoinHandle<impl Display + Send + 'static>",
+    );
+    expansion.assert_has("move || { let x = x; x }");
+    expansion.assert_has("|__traced_spawn_output| {");
+
+    let expansion = run("", "async fn get() -> Result<impl Debug, E> { Ok(1) }");
+    expansion.assert_no_errors();
+    expansion.assert_lacks("None::<");
+}
+
+// ---------------------------------------------------------------- robustness
+
+#[test]
+fn garbage_items_never_panic() {
+    let items = [
+        "",
+        "fn",
+        "fn f",
+        "fn f()",
+        "fn f() ->",
+        "fn f() -> {}",
+        "fn () {}",
+        "async",
+        "pub",
+        "#[x]",
+        "struct X;",
+        ";;;",
+        "1 + 2",
+        "\"string\"",
+        "! @ # $ % ^ & * ( ) - = + [ ] { } | ; : , . < > / ?",
+        "fn f(self: ) {}",
+        "fn f(&) {}",
+        "fn f<>() where {}",
+        "fn f(x: u32, ...) {}",
+        "default fn f() {}",
+        "const async unsafe extern \"C\" fn f<'a, T: 'a>(&'a self, x: &'a T, ...) -> ! where T: 'a {}",
+        "fn f(self) {}",
+        "fn f(_: u32, (): (), [a, b]: [u8; 2], &x: &'static u8, (ref a, b @ _): (u8, u8)) {}",
+        "fn f(x: impl Fn(&str) -> &str + 'a) -> impl Fn() + 'b {}",
+        "fn f() -> Result<impl Trait, fn(&u8)> {}",
+        "async fn f() -> impl Future<Output = impl Send> {}",
+        "fn f<const N: usize>(x: [u8; N]) -> [u8; N] { x }",
+        "unsafe fn f() { unsafe {} }",
+        "fn f() { #![inner] fn nested() {} }",
+        "fn f(#[a] #[b] x: u32, #[cfg(x)] #[allow(y)] (a, b): (u8, u8)) {}",
+        "extern crate std;",
+        "macro_rules! m { () => {} }",
+        "m!();",
+        "impl X { #[traced_spawn] fn f(&self) {} }",
+    ];
+    let attrs = [
+        "",
+        "blocking",
+        "local",
+        "rayon, err",
+        "spawner = S",
+        "name = 5",
+        "err = true, err",
+        "crate = ",
+        "thread_name = \"t\"",
+    ];
+    for item in items {
+        for attr in attrs {
+            let expansion = run(attr, item);
+            let is_fn = syn::parse2::<syn::ItemFn>(tokens(item)).is_ok();
+            assert!(
+                is_fn || !expansion.errors.is_empty(),
+                "#[traced_spawn({attr})] {item}: a non-fn must give an error"
+            );
+        }
+    }
+}
+
+#[test]
+fn garbage_options_never_panic() {
+    let atoms = [
+        "name",
+        "op",
+        "thread_name",
+        "blocking",
+        "local",
+        "rayon",
+        "spawner",
+        "err",
+        "crate",
+        "=",
+        ",",
+        ",",
+        "\"s\"",
+        "5",
+        "::",
+        "path",
+        "(x)",
+        "[1]",
+        "{}",
+        "<",
+        ">",
+        "'a",
+        "&",
+        "true",
+        "-",
+        "#",
+        "!",
+        "r#name",
+        "b\"x\"",
+        "\"\\0\"",
+        "self",
+        "Self",
+        "::std::x",
+    ];
+    // A fixed linear congruential generator: reproducible, no dependency.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |bound: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        usize::try_from(state >> 33).unwrap_or(0) % bound
+    };
+    for _ in 0..3000 {
+        let length = next(9);
+        let attr: Vec<&str> = (0..length).map(|_| atoms[next(atoms.len())]).collect();
+        let attr = attr.join(" ");
+        let item = [
+            "fn work(x: u32) -> u32 { x }",
+            "async fn work(self) {}",
+            "struct S;",
+        ][next(3)];
+        let expansion = run(&attr, item);
+        if item.starts_with("struct") {
+            expansion.assert_has("struct S;");
+        } else {
+            // Whatever the options, the fn is emitted: call sites keep type-checking.
+            expansion.assert_has("fn work(");
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! Configuring and spawning one traced piece of work.
+
+use std::borrow::Cow;
+use std::future::Future;
+
+use crate::context::TraceContext;
+use crate::continuation::Continuation;
+use crate::future::{Continued, Label};
+use crate::spawn::{Spawn, SpawnFuture};
+use crate::verdict::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure};
+
+/// Default op of a continuation on a std thread.
+pub const OP_THREAD: &str = "thread";
+/// Default op of a continuation on a tokio task (and on a custom [`Spawn`]/[`SpawnFuture`]
+/// executor).
+pub const OP_TASK: &str = "task";
+/// Default op of a continuation on tokio's blocking pool.
+pub const OP_BLOCKING: &str = "task.blocking";
+/// Default op of a continuation on a tokio `LocalSet`.
+pub const OP_LOCAL: &str = "task.local";
+/// Default op of a continuation on rayon's global pool.
+pub const OP_RAYON: &str = "task.rayon";
+
+/// Configures a continuation, then runs or spawns it: the API behind `#[traced_spawn]`, for code
+/// that cannot be annotated.
+///
+/// The trace context is captured by the spawn call itself (on the calling thread), unless one is
+/// given with [`Builder::context`]. The classifier decides the status from the body's output:
+/// [`AlwaysOk`] by default, [`Builder::fallible`] for `Err` = failure, [`Builder::capture_errors`]
+/// to also capture the `Err` as an error event.
+///
+/// ```
+/// use traced_spawn::Builder;
+///
+/// let handle = Builder::new("reports::render")
+///     .thread_name("render")
+///     .fallible()
+///     .spawn_thread(|| -> Result<usize, std::fmt::Error> { Ok(3) });
+/// assert_eq!(handle.join().unwrap(), Ok(3));
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a Builder does nothing until it runs or spawns"]
+pub struct Builder<C = AlwaysOk> {
+    name: Label,
+    op: Option<Label>,
+    thread_name: Option<Label>,
+    context: Option<TraceContext>,
+    classifier: C,
+}
+
+impl Builder {
+    /// A continuation named `name` (the transaction name), with the executor's default op.
+    ///
+    /// ```
+    /// let builder = traced_spawn::Builder::new("jobs::send_reply");
+    /// # drop(builder);
+    /// ```
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Builder {
+        Builder {
+            name: name.into(),
+            op: None,
+            thread_name: None,
+            context: None,
+            classifier: AlwaysOk,
+        }
+    }
+}
+
+impl<C> Builder<C> {
+    /// Sets the transaction op (default: `thread` for [`Builder::spawn_thread`], `task` for
+    /// [`Builder::spawn_task`]).
+    ///
+    /// ```
+    /// let builder = traced_spawn::Builder::new("jobs::send_reply").op("queue.process");
+    /// # drop(builder);
+    /// ```
+    pub fn op(mut self, op: impl Into<Cow<'static, str>>) -> Self {
+        self.op = Some(op.into());
+        self
+    }
+
+    /// Names the OS thread of [`Builder::spawn_thread`] (default: unnamed, like
+    /// `std::thread::spawn`).
+    ///
+    /// ```
+    /// let handle = traced_spawn::Builder::new("x")
+    ///     .thread_name("worker-1")
+    ///     .spawn_thread(|| std::thread::current().name().map(str::to_owned));
+    /// assert_eq!(handle.join().unwrap().as_deref(), Some("worker-1"));
+    /// ```
+    pub fn thread_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.thread_name = Some(name.into());
+        self
+    }
+
+    /// Continues `ctx` instead of capturing the current context at spawn time.
+    ///
+    /// ```
+    /// use traced_spawn::{Builder, TraceContext};
+    ///
+    /// let ctx = TraceContext::capture();
+    /// let out = Builder::new("consumer::job").context(ctx).run(|| 1 + 1);
+    /// assert_eq!(out, 2);
+    /// ```
+    pub fn context(mut self, ctx: TraceContext) -> Self {
+        self.context = Some(ctx);
+        self
+    }
+
+    /// Classifies the body's output with `classifier` (any [`Classifier`], including a
+    /// `FnOnce(&R) -> Verdict` closure).
+    ///
+    /// ```
+    /// use traced_spawn::{Builder, Verdict};
+    ///
+    /// let out = Builder::new("x")
+    ///     .classify(|n: &i32| if *n >= 0 { Verdict::Ok } else { Verdict::Failed })
+    ///     .run(|| -1);
+    /// assert_eq!(out, -1);
+    /// ```
+    pub fn classify<K>(self, classifier: K) -> Builder<K> {
+        Builder {
+            name: self.name,
+            op: self.op,
+            thread_name: self.thread_name,
+            context: self.context,
+            classifier,
+        }
+    }
+
+    /// An `Err` returned by the body finishes the continuation as `internal_error`.
+    ///
+    /// ```
+    /// let out = traced_spawn::Builder::new("x").fallible().run(|| "7".parse::<u8>());
+    /// assert_eq!(out, Ok(7));
+    /// ```
+    pub fn fallible(self) -> Builder<ErrIsFailure> {
+        self.classify(ErrIsFailure)
+    }
+
+    /// Like [`Builder::fallible`], and the `Err` is also captured as an error event linked to the
+    /// continuation.
+    ///
+    /// ```
+    /// let out = traced_spawn::Builder::new("x").capture_errors().run(|| "x".parse::<u8>());
+    /// assert!(out.is_err());
+    /// ```
+    pub fn capture_errors(self) -> Builder<ErrIsCaptured> {
+        self.classify(ErrIsCaptured)
+    }
+
+    fn job(self, default_op: &'static str) -> PendingJob<C> {
+        let (ctx, name, op, classifier) = self.parts(default_op);
+        PendingJob {
+            ctx: Some(ctx),
+            name,
+            op,
+            classifier: Some(classifier),
+        }
+    }
+
+    fn parts(self, default_op: &'static str) -> (TraceContext, Label, Label, C) {
+        let ctx = match self.context {
+            Some(ctx) => ctx.anchored(),
+            None => TraceContext::capture(),
+        };
+        let op = self.op.unwrap_or(Cow::Borrowed(default_op));
+        (ctx, self.name, op, self.classifier)
+    }
+
+    /// Runs `body` on the current thread as a continuation (in a pool worker or a channel
+    /// consumer, say) and returns its output. A panic finishes the continuation as
+    /// `internal_error` and is resumed. Default op: `thread`.
+    ///
+    /// ```
+    /// assert_eq!(traced_spawn::Builder::new("x").run(|| 5), 5);
+    /// ```
+    pub fn run<R>(self, body: impl FnOnce() -> R) -> R
+    where
+        C: Classifier<R>,
+    {
+        self.job(OP_THREAD).run(body)
+    }
+
+    /// Wraps `future` in a continuation that starts at its first poll. Default op: `task`.
+    ///
+    /// ```
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let out = rt.block_on(traced_spawn::Builder::new("x").bind(async { 5 }));
+    /// assert_eq!(out, 5);
+    /// ```
+    pub fn bind<F: Future>(self, future: F) -> Continued<F, C>
+    where
+        C: Classifier<F::Output>,
+    {
+        let (ctx, name, op, classifier) = self.parts(OP_TASK);
+        Continued::new(ctx, name, op, future, classifier)
+    }
+
+    /// Spawns `body` on a new std thread as a continuation of the caller's trace. Default op:
+    /// `thread`.
+    ///
+    /// # Panics
+    ///
+    /// Like `std::thread::spawn`, if the OS fails to create a thread.
+    ///
+    /// ```
+    /// let handle = traced_spawn::Builder::new("x").spawn_thread(|| 5);
+    /// assert_eq!(handle.join().unwrap(), 5);
+    /// ```
+    pub fn spawn_thread<F, R>(self, body: F) -> std::thread::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+        C: Classifier<R> + Send + 'static,
+    {
+        let mut thread = std::thread::Builder::new();
+        if let Some(thread_name) = &self.thread_name {
+            thread = thread.name(thread_name.clone().into_owned());
+        }
+        let job = self.job(OP_THREAD);
+        let spawned = if job.is_plain() {
+            thread.spawn(body)
+        } else {
+            thread.spawn(move || job.run(body))
+        };
+        spawned.expect("failed to spawn thread")
+    }
+
+    /// Spawns `future` with `tokio::spawn` as a continuation of the caller's trace. Default op:
+    /// `task`. The task is spawned now; the continuation starts at its first poll.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::spawn`, when called outside a tokio runtime.
+    ///
+    /// ```
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let handle = traced_spawn::Builder::new("x").spawn_task(async { 5 });
+    /// assert_eq!(handle.await.unwrap(), 5);
+    /// # });
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[track_caller]
+    pub fn spawn_task<F>(self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        C: Classifier<F::Output> + Send + 'static,
+    {
+        let (ctx, name, op, classifier) = self.parts(OP_TASK);
+        if ctx.is_empty() {
+            return tokio::spawn(future);
+        }
+        tokio::spawn(Continued::new(ctx, name, op, future, classifier))
+    }
+
+    /// Spawns `body` on tokio's blocking pool (`tokio::task::spawn_blocking`) as a continuation.
+    /// Default op: `task.blocking`. A body the runtime drops without running (shut down first) is
+    /// recorded as `cancelled`.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::task::spawn_blocking`, when called outside a tokio runtime.
+    ///
+    /// ```
+    /// # let rt = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let handle = traced_spawn::Builder::new("db::query").spawn_blocking(|| 5);
+    /// assert_eq!(handle.await.unwrap(), 5);
+    /// # });
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(self, body: F) -> tokio::task::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+        C: Classifier<R> + Send + 'static,
+    {
+        let job = self.job(OP_BLOCKING);
+        if job.is_plain() {
+            return tokio::task::spawn_blocking(body);
+        }
+        tokio::task::spawn_blocking(move || job.run(body))
+    }
+
+    /// Spawns `future` on the current `LocalSet` (`tokio::task::spawn_local`) as a continuation:
+    /// for futures that are not `Send`. Default op: `task.local`.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::task::spawn_local`, when called outside a `LocalSet`.
+    ///
+    /// ```
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let local = tokio::task::LocalSet::new();
+    /// let out = local.block_on(&rt, async {
+    ///     let shared = std::rc::Rc::new(5);
+    ///     traced_spawn::Builder::new("ui::render")
+    ///         .spawn_local(async move { *shared })
+    ///         .await
+    ///         .unwrap()
+    /// });
+    /// assert_eq!(out, 5);
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[track_caller]
+    pub fn spawn_local<F>(self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+        C: Classifier<F::Output> + 'static,
+    {
+        let (ctx, name, op, classifier) = self.parts(OP_LOCAL);
+        if ctx.is_empty() {
+            return tokio::task::spawn_local(future);
+        }
+        tokio::task::spawn_local(Continued::new(ctx, name, op, future, classifier))
+    }
+
+    /// Spawns `body` on rayon's global pool (`rayon::spawn`) as a continuation. Default op:
+    /// `task.rayon`. The returned [`RayonHandle`](crate::RayonHandle) is joined or awaited for
+    /// the output; a panic reaches it as `Err`, as with a thread.
+    ///
+    /// ```
+    /// let handle = traced_spawn::Builder::new("index::build").spawn_rayon(|| 5);
+    /// assert_eq!(handle.join().unwrap(), 5);
+    /// ```
+    #[cfg(feature = "rayon")]
+    pub fn spawn_rayon<F, R>(self, body: F) -> crate::RayonHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+        C: Classifier<R> + Send + 'static,
+    {
+        let job = self.job(OP_RAYON);
+        let (completion, handle) = crate::rayon_handle::pair();
+        rayon::spawn(move || {
+            // rayon aborts the process on a panic that escapes a job: hand it to the handle.
+            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(body)));
+            completion.complete(output);
+        });
+        handle
+    }
+
+    /// Spawns `body` on the custom executor `S` as a continuation. Default op: `task`. A job the
+    /// executor drops without running is recorded as `cancelled`.
+    ///
+    /// ```
+    /// use traced_spawn::{Builder, Spawn};
+    ///
+    /// struct Inline;
+    /// impl Spawn for Inline {
+    ///     type Handle<R: Send + 'static> = R;
+    ///     fn spawn<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> R {
+    ///         job()
+    ///     }
+    /// }
+    ///
+    /// assert_eq!(Builder::new("x").spawn_with::<Inline, _, _>(|| 5), 5);
+    /// ```
+    pub fn spawn_with<S, F, R>(self, body: F) -> S::Handle<R>
+    where
+        S: Spawn,
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+        C: Classifier<R> + Send + 'static,
+    {
+        let job = self.job(OP_TASK);
+        S::spawn(move || job.run(body))
+    }
+
+    /// Spawns `future` on the custom executor `S` as a continuation. Default op: `task`.
+    ///
+    /// ```
+    /// use traced_spawn::{Builder, SpawnFuture};
+    ///
+    /// struct Tokio;
+    /// impl SpawnFuture for Tokio {
+    ///     type Handle<T: Send + 'static> = tokio::task::JoinHandle<T>;
+    ///     fn spawn_future<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+    ///     where
+    ///         F: std::future::Future + Send + 'static,
+    ///         F::Output: Send + 'static,
+    ///     {
+    ///         tokio::spawn(future)
+    ///     }
+    /// }
+    ///
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let handle = Builder::new("x").spawn_future_with::<Tokio, _>(async { 5 });
+    /// assert_eq!(handle.await.unwrap(), 5);
+    /// # });
+    /// ```
+    pub fn spawn_future_with<S, F>(self, future: F) -> S::Handle<F::Output>
+    where
+        S: SpawnFuture,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        C: Classifier<F::Output> + Send + 'static,
+    {
+        let (ctx, name, op, classifier) = self.parts(OP_TASK);
+        S::spawn_future(Continued::new(ctx, name, op, future, classifier))
+    }
+}
+
+impl TraceContext {
+    /// Runs `body` on the current thread as a continuation of this context, named `name` with
+    /// op `op`. Shorthand for `Builder::new(name).op(op).context(ctx).run(body)`.
+    ///
+    /// ```
+    /// let ctx = traced_spawn::TraceContext::capture();
+    /// assert_eq!(ctx.run("consumer::job", "queue.process", || 2), 2);
+    /// ```
+    pub fn run<R>(&self, name: &str, op: &str, body: impl FnOnce() -> R) -> R {
+        match Continuation::start(self.clone(), name, op) {
+            Some(continuation) => continuation.run(body, AlwaysOk),
+            None => body(),
+        }
+    }
+
+    /// Wraps `future` in a continuation of this context, named `name` with op `op`.
+    ///
+    /// ```
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let ctx = traced_spawn::TraceContext::capture();
+    /// assert_eq!(rt.block_on(ctx.bind("x", "task", async { 2 })), 2);
+    /// ```
+    pub fn bind<F: Future>(
+        self,
+        name: impl Into<Cow<'static, str>>,
+        op: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> Continued<F> {
+        Continued::new(self.anchored(), name.into(), op.into(), future, AlwaysOk)
+    }
+}
+
+/// A continuation waiting for an executor to run it: runs the body as the continuation, or, when
+/// the executor drops it unrun, records it as `cancelled`.
+struct PendingJob<C> {
+    ctx: Option<TraceContext>,
+    name: Label,
+    op: Label,
+    classifier: Option<C>,
+}
+
+impl<C> PendingJob<C> {
+    /// Nothing to continue: the body can be spawned as it is.
+    fn is_plain(&self) -> bool {
+        self.ctx.as_ref().is_none_or(TraceContext::is_empty)
+    }
+
+    fn run<R>(mut self, body: impl FnOnce() -> R) -> R
+    where
+        C: Classifier<R>,
+    {
+        let continuation = self
+            .ctx
+            .take()
+            .and_then(|ctx| Continuation::start(ctx, &self.name, &self.op));
+        match (continuation, self.classifier.take()) {
+            (Some(continuation), Some(classifier)) => continuation.run(body, classifier),
+            _ => body(),
+        }
+    }
+}
+
+impl<C> Drop for PendingJob<C> {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.ctx.take() {
+            // Dropped before it ran: start and drop, which finishes it as `cancelled`.
+            drop(Continuation::start(ctx, &self.name, &self.op));
+        }
+    }
+}

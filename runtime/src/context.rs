@@ -1,0 +1,213 @@
+//! The caller's trace context, captured at spawn time.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use sentry::protocol::{SpanId, TraceId};
+use sentry::{Hub, Scope, TransactionContext, TransactionOrSpan};
+
+use crate::headers;
+
+/// The caller's trace, captured on the calling thread, to be continued somewhere else.
+///
+/// A `TraceContext` holds a snapshot of the caller's [`Hub`] (client and scope, including the
+/// active span) taken by [`TraceContext::capture`]. Capturing reads no scope and clones nothing but
+/// a few pointers: the snapshot is copy-on-write, so what the caller changes afterwards does not
+/// affect it. The trace id, parent span id and sampling decision are read from the snapshot the
+/// first time they are asked for.
+///
+/// When no Sentry client is bound at capture time the context is *empty*: continuing it runs the
+/// body as it is, with no hub and no transaction.
+///
+/// A context is cheap to clone (one reference count) and can be sent to any thread. Each
+/// continuation of it runs in its own hub, forked from the snapshot.
+///
+/// ```
+/// use traced_spawn::TraceContext;
+///
+/// let ctx = TraceContext::capture(); // no client bound in this example: an empty context
+/// assert!(ctx.is_empty());
+/// let answer = std::thread::spawn(move || ctx.run("worker::answer", "thread", || 42))
+///     .join()
+///     .unwrap();
+/// assert_eq!(answer, 42);
+/// ```
+#[derive(Clone, Default)]
+pub struct TraceContext {
+    pub(crate) inner: Option<Arc<Captured>>,
+}
+
+pub(crate) struct Captured {
+    /// Snapshot of the caller's hub; `None` for a context rebuilt from headers, which continues
+    /// under the hub current where it runs.
+    pub(crate) hub: Option<Arc<Hub>>,
+    /// The parent, known up front for a context rebuilt from headers, read lazily otherwise.
+    pub(crate) parent: OnceLock<Option<Parent>>,
+    /// `true` when the parent came from outside the process (headers, serde).
+    pub(crate) remote: bool,
+    pub(crate) captured_at: Instant,
+}
+
+/// The point in a trace a continuation hangs from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parent {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) sampled: Option<bool>,
+}
+
+impl Parent {
+    /// The parent a continuation of `scope` hangs from: its active span, or else its propagation
+    /// context (the trace its errors are reported in).
+    pub(crate) fn of_scope(scope: &Scope) -> Option<Parent> {
+        match scope.get_span() {
+            Some(span) => Some(Parent::of_span(span)),
+            None => scope
+                .iter_trace_propagation_headers()
+                .find_map(|(_, value)| headers::parse_sentry_trace(&value).ok()),
+        }
+    }
+
+    fn of_span(span: TransactionOrSpan) -> Parent {
+        let span_id = match &span {
+            TransactionOrSpan::Transaction(tx) => tx.get_trace_context().span_id,
+            TransactionOrSpan::Span(span) => span.get_span_id(),
+        };
+        let ctx = TransactionContext::continue_from_span("", "", Some(span));
+        Parent {
+            trace_id: ctx.trace_id(),
+            span_id,
+            sampled: ctx.sampled(),
+        }
+    }
+}
+
+impl TraceContext {
+    /// Captures the current hub and its active span on the calling thread.
+    ///
+    /// With no client bound (or a disabled one) this returns an empty context at the cost of one
+    /// thread-local read.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use traced_spawn::TraceContext;
+    ///
+    /// let transport = sentry::test::TestTransport::new();
+    /// let mut options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+    /// options.dsn = Some("https://public@sentry.invalid/1".parse().unwrap());
+    /// options.transport = Some(Arc::new(transport.clone()));
+    /// let hub = Arc::new(sentry::Hub::new(Some(Arc::new(options.into())), Default::default()));
+    /// sentry::Hub::run(hub, || {
+    ///     let tx = sentry::start_transaction(sentry::TransactionContext::new("request", "http.server"));
+    ///     sentry::configure_scope(|scope| scope.set_span(Some(tx.clone().into())));
+    ///
+    ///     let ctx = TraceContext::capture();
+    ///     assert_eq!(ctx.trace_id(), Some(tx.get_trace_context().trace_id));
+    ///     assert_eq!(ctx.parent_span_id(), Some(tx.get_trace_context().span_id));
+    ///     assert_eq!(ctx.sampled(), Some(true));
+    ///     tx.finish();
+    /// });
+    /// ```
+    #[must_use]
+    pub fn capture() -> TraceContext {
+        Hub::with_active(|hub| TraceContext {
+            inner: Some(Arc::new(Captured {
+                hub: Some(Arc::new(Hub::new_from_top(hub))),
+                parent: OnceLock::new(),
+                remote: false,
+                captured_at: Instant::now(),
+            })),
+        })
+    }
+
+    /// A context rebuilt from a parent outside this process (headers, a job payload).
+    pub(crate) fn from_remote(parent: Parent) -> TraceContext {
+        TraceContext {
+            inner: Some(Arc::new(Captured {
+                hub: None,
+                parent: OnceLock::from(Some(parent)),
+                remote: true,
+                captured_at: Instant::now(),
+            })),
+        }
+    }
+
+    /// A context that will run on another thread: a remote context (which has no hub of its own)
+    /// takes a snapshot of the hub current here, so the work reports to this thread's client.
+    pub(crate) fn anchored(self) -> TraceContext {
+        match &self.inner {
+            Some(captured) if captured.hub.is_none() => TraceContext {
+                inner: Some(Arc::new(Captured {
+                    hub: Some(Arc::new(Hub::new_from_top(Hub::current()))),
+                    parent: OnceLock::from(captured.parent.get().copied().flatten()),
+                    remote: true,
+                    captured_at: captured.captured_at,
+                })),
+            },
+            _ => self,
+        }
+    }
+
+    /// `true` when there is nothing to continue: no client was bound at capture time.
+    ///
+    /// ```
+    /// assert!(traced_spawn::TraceContext::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    pub(crate) fn parent(&self) -> Option<Parent> {
+        let captured = self.inner.as_ref()?;
+        *captured.parent.get_or_init(|| {
+            let hub = captured.hub.as_ref()?;
+            hub.configure_scope(|scope| Parent::of_scope(scope))
+        })
+    }
+
+    /// The trace the continuation joins, or `None` for an empty context.
+    ///
+    /// ```
+    /// assert_eq!(traced_spawn::TraceContext::default().trace_id(), None);
+    /// ```
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.parent().map(|parent| parent.trace_id)
+    }
+
+    /// The span the continuation hangs from: the caller's active span, or with no active span the
+    /// span id of the caller's propagation context. `None` for an empty context.
+    ///
+    /// ```
+    /// assert_eq!(traced_spawn::TraceContext::default().parent_span_id(), None);
+    /// ```
+    pub fn parent_span_id(&self) -> Option<SpanId> {
+        self.parent().map(|parent| parent.span_id)
+    }
+
+    /// The caller's sampling decision: `Some(true)` sampled, `Some(false)` dropped, `None` not
+    /// decided yet (no active span, or tracing disabled), in which case the continuation's own
+    /// sampler decides.
+    ///
+    /// ```
+    /// assert_eq!(traced_spawn::TraceContext::default().sampled(), None);
+    /// ```
+    pub fn sampled(&self) -> Option<bool> {
+        self.parent().and_then(|parent| parent.sampled)
+    }
+}
+
+impl fmt::Debug for TraceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            None => f.write_str("TraceContext(empty)"),
+            Some(captured) => f
+                .debug_struct("TraceContext")
+                .field("trace_id", &self.trace_id())
+                .field("parent_span_id", &self.parent_span_id())
+                .field("sampled", &self.sampled())
+                .field("remote", &captured.remote)
+                .finish(),
+        }
+    }
+}

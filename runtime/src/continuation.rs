@@ -1,0 +1,209 @@
+//! Starting and finishing one continuation transaction.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sentry::protocol::{SpanStatus, Value};
+use sentry::{Hub, TracesSamplingStrategy, Transaction, TransactionContext};
+
+use crate::context::{Captured, Parent, TraceContext};
+use crate::verdict::{Classifier, Verdict};
+
+/// Data key of the time, in milliseconds, between the call that captured the context and the start
+/// of the body (time spent queued behind other work of the executor).
+pub const QUEUE_DELAY_KEY: &str = "spawn.queue_delay_ms";
+/// Data key of the executing thread's id (`ThreadId` number).
+pub const THREAD_ID_KEY: &str = "thread.id";
+/// Data key of the executing thread's name, when it has one.
+pub const THREAD_NAME_KEY: &str = "thread.name";
+/// `origin` of every continuation transaction.
+pub const ORIGIN: &str = "auto.function.traced_spawn";
+
+/// How a body ended, which decides the continuation's status.
+pub(crate) enum Ending {
+    Returned(Verdict),
+    Panicked,
+}
+
+/// A running continuation: the forked hub the body runs in and, when the trace is sampled, the
+/// transaction bound as its active span. Finishing is done exactly once, by [`Self::finish`] or,
+/// if it is dropped first, as `cancelled`.
+pub(crate) struct Continuation {
+    pub(crate) hub: Arc<Hub>,
+    transaction: Option<Transaction>,
+}
+
+impl Continuation {
+    /// Forks the hub and starts the continuation, on the thread that runs the body. `None` for an
+    /// empty context: the body runs as it is.
+    pub(crate) fn start(ctx: TraceContext, name: &str, op: &str) -> Option<Continuation> {
+        let captured = ctx.inner?;
+        let start = Instant::now();
+        let queue_delay = start.saturating_duration_since(captured.captured_at);
+        let remote = captured.remote;
+        let (hub, known_parent) = fork(captured);
+
+        let transaction = start_transaction(&hub, known_parent, remote, name, op);
+        if let Some(tx) = &transaction {
+            tx.set_origin(ORIGIN);
+            record_thread(tx);
+            tx.set_data(
+                QUEUE_DELAY_KEY,
+                Value::from(queue_delay.as_secs_f64() * 1000.0),
+            );
+        }
+        Some(Continuation { hub, transaction })
+    }
+
+    /// Finishes the continuation under its own hub: captures the failure event if there is one,
+    /// sets the status and sends the transaction.
+    ///
+    /// A panic or a cancellation always sets its status; otherwise a status the body set itself on
+    /// the transaction is kept (for a failure, only a non-`ok` one).
+    pub(crate) fn finish(mut self, ending: Ending) {
+        let transaction = self.transaction.take();
+        let hub = self.hub.clone();
+        Hub::run(hub, || {
+            let (status, forced) = match ending {
+                Ending::Returned(verdict) => {
+                    let status = verdict.status();
+                    if let Verdict::FailedWithEvent(event) = verdict {
+                        self.hub.capture_event(*event);
+                    }
+                    (status, false)
+                }
+                Ending::Panicked => (SpanStatus::InternalError, true),
+            };
+            if let Some(tx) = transaction {
+                let status = match tx.get_status() {
+                    Some(set) if !forced && (status == SpanStatus::Ok || set != SpanStatus::Ok) => {
+                        set
+                    }
+                    _ => status,
+                };
+                tx.set_status(status);
+                tx.finish();
+            }
+        });
+    }
+
+    /// Runs `body` under this continuation's hub, then finishes it with the body's verdict; a
+    /// panic finishes it as `internal_error` and is resumed.
+    pub(crate) fn run<R, C: Classifier<R>>(self, body: impl FnOnce() -> R, classifier: C) -> R {
+        let hub = self.hub.clone();
+        Hub::run(hub, || match panic::catch_unwind(AssertUnwindSafe(body)) {
+            Ok(output) => {
+                self.finish(Ending::Returned(classifier.classify(&output)));
+                output
+            }
+            Err(payload) => {
+                self.finish(Ending::Panicked);
+                panic::resume_unwind(payload)
+            }
+        })
+    }
+}
+
+/// The body's hub: the captured snapshot itself when this is its only continuation, a fork of it
+/// otherwise; for a remote context, a fork of the hub current here.
+fn fork(captured: Arc<Captured>) -> (Arc<Hub>, Option<Parent>) {
+    match Arc::try_unwrap(captured) {
+        Ok(Captured {
+            hub: Some(hub),
+            parent,
+            ..
+        }) => (hub, parent.into_inner().flatten()),
+        Ok(Captured {
+            hub: None, parent, ..
+        }) => (
+            Arc::new(Hub::new_from_top(Hub::current())),
+            parent.into_inner().flatten(),
+        ),
+        Err(shared) => {
+            let from = shared.hub.clone().unwrap_or_else(Hub::current);
+            (
+                Arc::new(Hub::new_from_top(from)),
+                shared.parent.get().copied().flatten(),
+            )
+        }
+    }
+}
+
+/// Starts the continuation transaction in `hub` and binds it as the active span, unless there is
+/// nothing to record: no client, tracing disabled, or an in-process parent that was not sampled (the
+/// forked scope still carries the parent span, so errors keep linking to the caller's trace).
+fn start_transaction(
+    hub: &Arc<Hub>,
+    known_parent: Option<Parent>,
+    remote: bool,
+    name: &str,
+    op: &str,
+) -> Option<Transaction> {
+    let client = hub.client()?;
+    let tracing = !matches!(
+        client.options().traces_sampling_strategy,
+        TracesSamplingStrategy::Disabled
+    );
+    if !tracing && !remote {
+        return None;
+    }
+    hub.configure_scope(|scope| {
+        let parent_span = if remote { None } else { scope.get_span() };
+        let tx_ctx = match parent_span {
+            Some(span) => TransactionContext::continue_from_span(name, op, Some(span)),
+            None => continuation_of(name, op, known_parent.or_else(|| Parent::of_scope(scope))?),
+        };
+        if !remote && tx_ctx.sampled() == Some(false) {
+            return None;
+        }
+        let tx = hub.start_transaction(tx_ctx);
+        scope.set_span(Some(tx.clone().into()));
+        Some(tx)
+    })
+}
+
+/// A transaction context continuing `parent`, built directly (not through headers, so
+/// `strict_trace_continuation` never mistakes it for a foreign trace).
+fn continuation_of(name: &str, op: &str, parent: Parent) -> TransactionContext {
+    TransactionContext::builder(name, op)
+        .with_trace_id(parent.trace_id)
+        .with_parent_span_id(Some(parent.span_id))
+        .with_sampled(parent.sampled)
+        .finish()
+}
+
+thread_local! {
+    /// The executing thread's id and name, formatted once per thread.
+    static THREAD_DATA: (Value, Option<Value>) = {
+        let thread = std::thread::current();
+        let id = format!("{:?}", thread.id());
+        let id = id
+            .strip_prefix("ThreadId(")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .map_or_else(|| id.clone(), str::to_owned);
+        (Value::from(id), thread.name().map(Value::from))
+    };
+}
+
+fn record_thread(tx: &Transaction) {
+    THREAD_DATA.with(|(id, name)| {
+        tx.set_data(THREAD_ID_KEY, id.clone());
+        if let Some(name) = name {
+            tx.set_data(THREAD_NAME_KEY, name.clone());
+        }
+    });
+}
+
+impl Drop for Continuation {
+    /// A continuation dropped before it was finished (an aborted or dropped task) ends as
+    /// `cancelled`.
+    fn drop(&mut self) {
+        if let Some(tx) = self.transaction.take() {
+            Hub::run(self.hub.clone(), || {
+                tx.set_status(SpanStatus::Cancelled);
+                tx.finish();
+            });
+        }
+    }
+}

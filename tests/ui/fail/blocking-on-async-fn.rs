@@ -1,0 +1,6 @@
+use traced_spawn::traced_spawn;
+
+#[traced_spawn(blocking)]
+async fn work() {}
+
+fn main() {}

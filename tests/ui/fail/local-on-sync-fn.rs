@@ -1,0 +1,6 @@
+use traced_spawn::traced_spawn;
+
+#[traced_spawn(local)]
+fn work() {}
+
+fn main() {}
