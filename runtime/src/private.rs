@@ -199,6 +199,7 @@ mod missing {
     use std::marker::PhantomData;
 
     /// Never implemented: a bound on it reports the missing `rayon` feature.
+    #[cfg(not(feature = "rayon"))]
     #[diagnostic::on_unimplemented(
         message = "`#[traced_spawn(rayon)]` needs the `rayon` feature of `traced-spawn`",
         label = "rayon support is not compiled in",
@@ -207,6 +208,7 @@ mod missing {
     pub trait RayonFeature {}
 
     /// Never implemented: a bound on it reports the missing `tokio` feature.
+    #[cfg(not(feature = "tokio"))]
     #[diagnostic::on_unimplemented(
         message = "`#[traced_spawn]` on tokio needs the `tokio` feature of `traced-spawn`",
         label = "tokio support is not compiled in",
