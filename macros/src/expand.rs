@@ -147,8 +147,12 @@ impl<'a> Generator<'a> {
             .surround(&mut body, |tokens| {
                 tokens.extend(quote!(#(#inner_attrs)* #statements));
             });
+        // The one lint allowed on the user's fn: `must_use_candidate` would ask for `#[must_use]`
+        // on every traced fn, but dropping the handle is how work is left running in the
+        // background (the Slack-handler case), so its advice is wrong here.
         quote! {
             #(#outer_attrs)*
+            #[allow(clippy::must_use_candidate)]
             #vis #signature #body
         }
     }

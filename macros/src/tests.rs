@@ -513,9 +513,9 @@ fn const_fn() {
     );
     expansion.assert_stub();
     // The stub drops `const`, which would only add errors.
-    assert!(expansion
-        .code
-        .starts_with(&compact("fn answer() -> ::traced_spawn")));
+    assert!(expansion.code.starts_with(&compact(
+        "#[allow(clippy::must_use_candidate)] fn answer() -> ::traced_spawn"
+    )));
 }
 
 #[test]
@@ -697,7 +697,7 @@ fn fn_attributes_and_generics_are_kept() {
     );
     expansion.assert_no_errors();
     expansion.assert_has(
-        "#[doc = \" Docs.\"] #[inline] pub(crate) unsafe fn get<T: Send + 'static>(value: T) \
+        "#[doc = \" Docs.\"] #[inline] #[allow(clippy::must_use_candidate)] pub(crate) unsafe fn get<T: Send + 'static>(value: T) \
          -> ::traced_spawn::__private::std::thread::JoinHandle<T> where T: Clone { \
          #![allow(unused)]",
     );
