@@ -145,3 +145,41 @@ where
     rt.shutdown_timeout(std::time::Duration::from_secs(5));
     out
 }
+
+/// Asserts that the transactions named `name` form a chain of `depth` nested continuations under
+/// the transaction named `root`: each one's parent is the level above, all in the root's trace.
+pub fn assert_chain(captured: &Captured, root: &str, name: &str, depth: usize) {
+    let root = tx_trace(captured.only(root));
+    let chain = captured.named(name);
+    assert_eq!(chain.len(), depth, "{name}: one transaction per level");
+    let mut parent = root.span_id;
+    for level in 0..depth {
+        let next = chain
+            .iter()
+            .map(|tx| tx_trace(tx))
+            .find(|t| t.parent_span_id == Some(parent))
+            .unwrap_or_else(|| panic!("{name}: no continuation of level {level}"));
+        assert_eq!(next.trace_id, root.trace_id);
+        parent = next.span_id;
+    }
+}
+
+/// Asserts that exactly `count` transactions named `name` were sent, each a continuation of the
+/// transaction named `root` (same trace, parent = its span) with status `ok` and its own span id.
+pub fn assert_all_linked(captured: &Captured, root: &str, name: &str, count: usize) {
+    let root = tx_trace(captured.only(root));
+    let children = captured.named(name);
+    assert_eq!(
+        children.len(),
+        count,
+        "{name}: every continuation delivered"
+    );
+    let mut span_ids = std::collections::HashSet::new();
+    for tx in children {
+        let t = tx_trace(tx);
+        assert_eq!(t.trace_id, root.trace_id);
+        assert_eq!(t.parent_span_id, Some(root.span_id));
+        assert_eq!(t.status, Some(sentry::protocol::SpanStatus::Ok));
+        assert!(span_ids.insert(t.span_id), "{name}: span ids are unique");
+    }
+}

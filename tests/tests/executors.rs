@@ -60,6 +60,15 @@ fn blocking_err_and_panic_fail() {
     );
 }
 
+/// Runs `future` on a `LocalSet` of a current-thread runtime.
+fn on_local_set<F: std::future::Future>(future: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, future)
+}
+
 #[traced_spawn(local)]
 async fn render(shared: std::rc::Rc<String>) -> usize {
     tokio::task::yield_now().await;
@@ -69,12 +78,7 @@ async fn render(shared: std::rc::Rc<String>) -> usize {
 #[test]
 fn local_set_continues_the_trace() {
     let captured = capture(sampled(), || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&rt, async {
+        on_local_set(async {
             let handle = in_request("request", |_| render(std::rc::Rc::new("abc".into())));
             assert_eq!(handle.await.unwrap(), 3);
         });
@@ -92,12 +96,7 @@ async fn local_forever() {
 #[test]
 fn local_abort_cancels() {
     let captured = capture(sampled(), || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&rt, async {
+        on_local_set(async {
             let handle = in_request("request", |_| local_forever());
             tokio::task::yield_now().await;
             handle.abort();

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use sentry::protocol::SpanStatus;
 use traced_spawn::traced_spawn;
-use traced_spawn_tests::{capture, event_trace, in_request, in_span, on_worker, sampled, tx_trace};
+use traced_spawn_tests::{
+    assert_all_linked, assert_chain, capture, event_trace, in_request, in_span, on_worker, sampled,
+    tx_trace,
+};
 
 #[traced_spawn]
 async fn generate(question: String) -> Result<usize, String> {
@@ -107,19 +110,7 @@ fn nested_spawns_chain_parent_to_child() {
             assert_eq!(handle.await.unwrap(), 3);
         });
     });
-    let request = tx_trace(captured.only("request"));
-    let chain = captured.named("tasks::outer");
-    assert_eq!(chain.len(), 4);
-    let mut parent = request.span_id;
-    for _ in 0..4 {
-        let next = chain
-            .iter()
-            .map(|tx| tx_trace(tx))
-            .find(|t| t.parent_span_id == Some(parent))
-            .expect("a continuation of the level above");
-        assert_eq!(next.trace_id, request.trace_id);
-        parent = next.span_id;
-    }
+    assert_chain(&captured, "request", "tasks::outer", 4);
 }
 
 #[traced_spawn]
@@ -296,15 +287,5 @@ fn a_thousand_tasks_from_one_parent_all_link() {
             assert_eq!(sum, (0..1000).sum::<usize>());
         });
     });
-    let request = tx_trace(captured.only("request"));
-    let conts = captured.named("tasks::count");
-    assert_eq!(conts.len(), 1000);
-    let mut span_ids = std::collections::HashSet::new();
-    for tx in conts {
-        let t = tx_trace(tx);
-        assert_eq!(t.trace_id, request.trace_id);
-        assert_eq!(t.parent_span_id, Some(request.span_id));
-        assert_eq!(t.status, Some(SpanStatus::Ok));
-        assert!(span_ids.insert(t.span_id));
-    }
+    assert_all_linked(&captured, "request", "tasks::count", 1000);
 }

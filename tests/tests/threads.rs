@@ -2,7 +2,10 @@
 
 use sentry::protocol::SpanStatus;
 use traced_spawn::traced_spawn;
-use traced_spawn_tests::{capture, event_trace, in_request, in_span, rate, sampled, tx_trace};
+use traced_spawn_tests::{
+    assert_all_linked, assert_chain, capture, event_trace, in_request, in_span, rate, sampled,
+    tx_trace,
+};
 
 #[derive(Debug, PartialEq)]
 struct BotError(&'static str);
@@ -99,20 +102,7 @@ fn nested_spawns_chain_parent_to_child() {
     let captured = capture(sampled(), || {
         in_request("request", |_| assert_eq!(outer(3).join().unwrap(), 3));
     });
-    let request = tx_trace(captured.only("request"));
-    let chain = captured.named("threads::outer");
-    assert_eq!(chain.len(), 4);
-    // Walk from the request down: each level's parent is the level above.
-    let mut parent = request.span_id;
-    for _ in 0..4 {
-        let next = chain
-            .iter()
-            .map(|tx| tx_trace(tx))
-            .find(|t| t.parent_span_id == Some(parent))
-            .expect("a continuation of the level above");
-        assert_eq!(next.trace_id, request.trace_id);
-        parent = next.span_id;
-    }
+    assert_chain(&captured, "request", "threads::outer", 4);
 }
 
 #[traced_spawn]
@@ -301,15 +291,5 @@ fn a_hundred_threads_from_one_parent_all_link() {
             assert_eq!(sum, (0..100).sum::<usize>());
         });
     });
-    let request = tx_trace(captured.only("request"));
-    let conts = captured.named("threads::count");
-    assert_eq!(conts.len(), 100);
-    let mut span_ids = std::collections::HashSet::new();
-    for tx in conts {
-        let t = tx_trace(tx);
-        assert_eq!(t.trace_id, request.trace_id);
-        assert_eq!(t.parent_span_id, Some(request.span_id));
-        assert_eq!(t.status, Some(SpanStatus::Ok));
-        assert!(span_ids.insert(t.span_id), "span ids are unique");
-    }
+    assert_all_linked(&captured, "request", "threads::count", 100);
 }
