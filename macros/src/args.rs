@@ -306,6 +306,20 @@ impl OptionList {
                     if !extra.is_empty() {
                         self.missing_comma(key, &extra);
                     }
+                    // `Self` names a type, never a crate: `Self::__private` cannot resolve.
+                    let names_self = path.leading_colon.is_none()
+                        && path
+                            .segments
+                            .first()
+                            .is_some_and(|first| first.ident == "Self");
+                    if key == Key::Crate && names_self {
+                        self.errors.push(syn::Error::new_spanned(
+                            &path,
+                            "`crate` takes the path of the traced-spawn crate, and `Self` names a \
+                             type: write e.g. `crate = my_reexports::traced_spawn`",
+                        ));
+                        return None;
+                    }
                     return Some(Value::Path(path));
                 }
                 let message = if let Ok(lit) = syn::parse2::<LitStr>(value.clone()) {

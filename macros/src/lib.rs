@@ -14,6 +14,8 @@ mod params;
 mod validate;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 /// Runs the body of a function on another thread or task inside a continuation of the caller's

@@ -238,6 +238,13 @@ pub(crate) fn signature(sig: &Signature, errors: &mut Errors) -> Rewrite {
                  loop forever) or `-> std::convert::Infallible`",
             ));
             rewrite = Rewrite::Keep;
+        } else if let Type::TraitObject(object) = strip_parens(ty) {
+            found.push(syn::Error::new_spanned(
+                object,
+                "a trait object has no size known at compile time and cannot be returned by \
+                 value: return `Box<dyn ...>` (or `impl Trait`)",
+            ));
+            rewrite = Rewrite::Keep;
         } else {
             check_output(ty, &mut found);
             if !found.is_empty() {
