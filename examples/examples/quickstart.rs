@@ -94,8 +94,8 @@ fn handle_slash_command(channel: &str, question: &str) -> (u16, Offloaded) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // A Sentry client that prints traces instead of sending them.
-    let reporter = traced_spawn_examples::init();
+    // A Sentry client that prints traces (and, with SENTRY_DSN set, also sends them there).
+    let reporter = traced_spawn::console::init();
 
     let started = Instant::now();
     let (status, offloaded) = handle_slash_command("general", "why is the build red?");

@@ -20,7 +20,7 @@ fn answer(question: &str) -> usize {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let reporter = traced_spawn_examples::init();
+    let reporter = traced_spawn::console::init();
 
     // A long-lived consumer thread: it has no hub of its own, the context carries the caller's.
     let (jobs, queue) = mpsc::channel::<(TraceContext, String)>();

@@ -37,6 +37,9 @@
 #![warn(missing_docs)]
 
 mod builder;
+/// Prints traces as trees in the terminal, for development (feature `console`).
+#[cfg(feature = "console")]
+pub mod console;
 mod context;
 mod continuation;
 mod future;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the example programs as checks: each prints the trace it produced as a tree and exits
+# non-zero when a continuation is not linked under its caller.
+#   bash scripts/run-examples.sh              # all of them
+#   bash scripts/run-examples.sh thread job_queue
+# They are built with the features of `cargo test --workspace --all-features`, so after that
+# command nothing is rebuilt; each run is bounded (60 s) and reports to the console only
+# (SENTRY_DSN is unset for them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+all=(quickstart without_macro thread tokio_task blocking rayon_pool job_queue cross_service
+  tracing_logs slack_bot)
+if [ "$#" -gt 0 ]; then names=("$@"); else names=("${all[@]}"); fi
+
+cargo build -q --workspace --all-features --examples
+target_dir="$(cargo metadata --format-version 1 --no-deps \
+  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+bin_dir="$target_dir/debug/examples"
+
+for name in "${names[@]}"; do
+  args=()
+  if [ "$name" = slack_bot ]; then args=(--demo); fi
+  printf '\n--- example %s\n' "$name${args[*]:+ ${args[*]}}"
+  start=$(date +%s%N)
+  if ! env -u SENTRY_DSN timeout 60 "$bin_dir/$name" "${args[@]}"; then
+    echo "example $name failed" >&2
+    exit 1
+  fi
+  printf -- '--- %s: ok in %d ms\n' "$name" $(( ($(date +%s%N) - start) / 1000000 ))
+done
