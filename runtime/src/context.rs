@@ -1,7 +1,7 @@
 //! The caller's trace context, captured at spawn time.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use sentry::protocol::{SpanId, TraceId};
@@ -14,8 +14,8 @@ use crate::headers;
 /// A `TraceContext` holds a snapshot of the caller's [`Hub`] (client and scope, including the
 /// active span) taken by [`TraceContext::capture`]. Capturing reads no scope and clones nothing but
 /// a few pointers: the snapshot is copy-on-write, so what the caller changes afterwards does not
-/// affect it. The trace id, parent span id and sampling decision are read from the snapshot the
-/// first time they are asked for.
+/// affect it. The trace id, parent span id and sampling decision are read from the snapshot when
+/// they are asked for (the snapshot never changes, so neither do they).
 ///
 /// When no Sentry client is bound at capture time the context is *empty*: continuing it runs the
 /// body as it is, with no hub and no transaction.
@@ -35,18 +35,13 @@ use crate::headers;
 /// ```
 #[derive(Clone, Default)]
 pub struct TraceContext {
-    pub(crate) inner: Option<Arc<Captured>>,
-}
-
-pub(crate) struct Captured {
-    /// Snapshot of the caller's hub; `None` for a context rebuilt from headers, which continues
-    /// under the hub current where it runs.
+    /// Snapshot of the caller's hub. `None` for a context rebuilt from headers until it is
+    /// anchored to the hub of the thread that spawns it.
     pub(crate) hub: Option<Arc<Hub>>,
-    /// The parent, known up front for a context rebuilt from headers, read lazily otherwise.
-    pub(crate) parent: OnceLock<Option<Parent>>,
-    /// `true` when the parent came from outside the process (headers, serde).
-    pub(crate) remote: bool,
-    pub(crate) captured_at: Instant,
+    /// The parent of a context rebuilt from headers or serde (a remote parent); `None` for a
+    /// captured context, whose parent is read from the snapshot.
+    pub(crate) remote: Option<Parent>,
+    pub(crate) captured_at: Option<Instant>,
 }
 
 /// The point in a trace a continuation hangs from.
@@ -112,41 +107,28 @@ impl TraceContext {
     #[must_use]
     pub fn capture() -> TraceContext {
         Hub::with_active(|hub| TraceContext {
-            inner: Some(Arc::new(Captured {
-                hub: Some(Arc::new(Hub::new_from_top(hub))),
-                parent: OnceLock::new(),
-                remote: false,
-                captured_at: Instant::now(),
-            })),
+            hub: Some(Arc::new(Hub::new_from_top(hub))),
+            remote: None,
+            captured_at: Some(Instant::now()),
         })
     }
 
     /// A context rebuilt from a parent outside this process (headers, a job payload).
     pub(crate) fn from_remote(parent: Parent) -> TraceContext {
         TraceContext {
-            inner: Some(Arc::new(Captured {
-                hub: None,
-                parent: OnceLock::from(Some(parent)),
-                remote: true,
-                captured_at: Instant::now(),
-            })),
+            hub: None,
+            remote: Some(parent),
+            captured_at: Some(Instant::now()),
         }
     }
 
     /// A context that will run on another thread: a remote context (which has no hub of its own)
     /// takes a snapshot of the hub current here, so the work reports to this thread's client.
-    pub(crate) fn anchored(self) -> TraceContext {
-        match &self.inner {
-            Some(captured) if captured.hub.is_none() => TraceContext {
-                inner: Some(Arc::new(Captured {
-                    hub: Some(Arc::new(Hub::new_from_top(Hub::current()))),
-                    parent: OnceLock::from(captured.parent.get().copied().flatten()),
-                    remote: true,
-                    captured_at: captured.captured_at,
-                })),
-            },
-            _ => self,
+    pub(crate) fn anchored(mut self) -> TraceContext {
+        if self.hub.is_none() && self.remote.is_some() {
+            self.hub = Some(Arc::new(Hub::new_from_top(Hub::current())));
         }
+        self
     }
 
     /// `true` when there is nothing to continue: no client was bound at capture time.
@@ -155,14 +137,16 @@ impl TraceContext {
     /// assert!(traced_spawn::TraceContext::default().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.inner.is_none()
+        self.hub.is_none() && self.remote.is_none()
     }
 
+    /// The parent: the remote one, or the one read from the snapshot (its active span, else its
+    /// propagation context). The snapshot never changes, so neither does the answer.
     pub(crate) fn parent(&self) -> Option<Parent> {
-        let captured = self.inner.as_ref()?;
-        *captured.parent.get_or_init(|| {
-            let hub = captured.hub.as_ref()?;
-            hub.configure_scope(|scope| Parent::of_scope(scope))
+        self.remote.or_else(|| {
+            self.hub
+                .as_ref()?
+                .configure_scope(|scope| Parent::of_scope(scope))
         })
     }
 
@@ -199,15 +183,15 @@ impl TraceContext {
 
 impl fmt::Debug for TraceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.inner {
-            None => f.write_str("TraceContext(empty)"),
-            Some(captured) => f
-                .debug_struct("TraceContext")
-                .field("trace_id", &self.trace_id())
-                .field("parent_span_id", &self.parent_span_id())
-                .field("sampled", &self.sampled())
-                .field("remote", &captured.remote)
-                .finish(),
+        if self.is_empty() {
+            return f.write_str("TraceContext(empty)");
         }
+        let parent = self.parent();
+        f.debug_struct("TraceContext")
+            .field("trace_id", &parent.map(|p| p.trace_id))
+            .field("parent_span_id", &parent.map(|p| p.span_id))
+            .field("sampled", &parent.and_then(|p| p.sampled))
+            .field("remote", &self.remote.is_some())
+            .finish()
     }
 }

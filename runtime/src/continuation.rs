@@ -1,5 +1,6 @@
 //! Starting and finishing one continuation transaction.
 
+use std::borrow::Cow;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,7 +8,7 @@ use std::time::Instant;
 use sentry::protocol::{SpanStatus, Value};
 use sentry::{Hub, TracesSamplingStrategy, Transaction, TransactionContext};
 
-use crate::context::{Captured, Parent, TraceContext};
+use crate::context::{Parent, TraceContext};
 use crate::verdict::{Classifier, Verdict};
 
 /// Data key of the time, in milliseconds, between the call that captured the context and the start
@@ -38,20 +39,18 @@ impl Continuation {
     /// Forks the hub and starts the continuation, on the thread that runs the body. `None` for an
     /// empty context: the body runs as it is.
     pub(crate) fn start(ctx: TraceContext, name: &str, op: &str) -> Option<Continuation> {
-        let captured = ctx.inner?;
-        let start = Instant::now();
-        let queue_delay = start.saturating_duration_since(captured.captured_at);
-        let remote = captured.remote;
-        let (hub, known_parent) = fork(captured);
-
-        let transaction = start_transaction(&hub, known_parent, remote, name, op);
+        if ctx.is_empty() {
+            return None;
+        }
+        let TraceContext {
+            hub,
+            remote,
+            captured_at,
+        } = ctx;
+        let hub = fork(hub);
+        let transaction = start_transaction(&hub, remote, name, op);
         if let Some(tx) = &transaction {
-            tx.set_origin(ORIGIN);
-            record_thread(tx);
-            tx.set_data(
-                QUEUE_DELAY_KEY,
-                Value::from(queue_delay.as_secs_f64() * 1000.0),
-            );
+            record(tx, captured_at);
         }
         Some(Continuation { hub, transaction })
     }
@@ -106,27 +105,14 @@ impl Continuation {
 }
 
 /// The body's hub: the captured snapshot itself when this is its only continuation, a fork of it
-/// otherwise; for a remote context, a fork of the hub current here.
-fn fork(captured: Arc<Captured>) -> (Arc<Hub>, Option<Parent>) {
-    match Arc::try_unwrap(captured) {
-        Ok(Captured {
-            hub: Some(hub),
-            parent,
-            ..
-        }) => (hub, parent.into_inner().flatten()),
-        Ok(Captured {
-            hub: None, parent, ..
-        }) => (
-            Arc::new(Hub::new_from_top(Hub::current())),
-            parent.into_inner().flatten(),
-        ),
-        Err(shared) => {
-            let from = shared.hub.clone().unwrap_or_else(Hub::current);
-            (
-                Arc::new(Hub::new_from_top(from)),
-                shared.parent.get().copied().flatten(),
-            )
-        }
+/// otherwise; for a remote context not anchored anywhere, a fork of the hub current here.
+fn fork(snapshot: Option<Arc<Hub>>) -> Arc<Hub> {
+    match snapshot {
+        // Nobody else holds the snapshot (a spawned context is moved, not cloned): it is a fork
+        // already, made at capture time.
+        Some(hub) if Arc::strong_count(&hub) == 1 && Arc::weak_count(&hub) == 0 => hub,
+        Some(shared) => Arc::new(Hub::new_from_top(shared)),
+        None => Arc::new(Hub::new_from_top(Hub::current())),
     }
 }
 
@@ -135,8 +121,7 @@ fn fork(captured: Arc<Captured>) -> (Arc<Hub>, Option<Parent>) {
 /// forked scope still carries the parent span, so errors keep linking to the caller's trace).
 fn start_transaction(
     hub: &Arc<Hub>,
-    known_parent: Option<Parent>,
-    remote: bool,
+    remote: Option<Parent>,
     name: &str,
     op: &str,
 ) -> Option<Transaction> {
@@ -145,16 +130,21 @@ fn start_transaction(
         client.options().traces_sampling_strategy,
         TracesSamplingStrategy::Disabled
     );
-    if !tracing && !remote {
+    if !tracing && remote.is_none() {
         return None;
     }
     hub.configure_scope(|scope| {
-        let parent_span = if remote { None } else { scope.get_span() };
-        let tx_ctx = match parent_span {
-            Some(span) => TransactionContext::continue_from_span(name, op, Some(span)),
-            None => continuation_of(name, op, known_parent.or_else(|| Parent::of_scope(scope))?),
+        let tx_ctx = match remote {
+            Some(parent) => continuation_of(name, op, parent),
+            None => match scope.get_span() {
+                Some(span) => TransactionContext::continue_from_span(name, op, Some(span)),
+                None => continuation_of(name, op, Parent::of_scope(scope)?),
+            },
         };
-        if !remote && tx_ctx.sampled() == Some(false) {
+        // In-process, an unsampled parent needs no transaction: the forked scope still holds
+        // the parent span, so errors link. A remote parent has no span here: its (unsampled)
+        // transaction is what links them.
+        if remote.is_none() && tx_ctx.sampled() == Some(false) {
             return None;
         }
         let tx = hub.start_transaction(tx_ctx);
@@ -186,11 +176,21 @@ thread_local! {
     };
 }
 
-fn record_thread(tx: &Transaction) {
+/// Records where and after how long the body started, under one lock of the transaction.
+fn record(tx: &Transaction, captured_at: Option<Instant>) {
+    tx.set_origin(ORIGIN);
+    let mut data = tx.data();
+    if let Some(captured_at) = captured_at {
+        let queue_delay = captured_at.elapsed();
+        data.set_data(
+            Cow::Borrowed(QUEUE_DELAY_KEY),
+            Value::from(queue_delay.as_secs_f64() * 1000.0),
+        );
+    }
     THREAD_DATA.with(|(id, name)| {
-        tx.set_data(THREAD_ID_KEY, id.clone());
+        data.set_data(Cow::Borrowed(THREAD_ID_KEY), id.clone());
         if let Some(name) = name {
-            tx.set_data(THREAD_NAME_KEY, name.clone());
+            data.set_data(Cow::Borrowed(THREAD_NAME_KEY), name.clone());
         }
     });
 }
