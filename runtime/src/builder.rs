@@ -10,15 +10,35 @@ use crate::spawn::{Spawn, SpawnFuture};
 use crate::verdict::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure};
 
 /// Default op of a continuation on a std thread.
+///
+/// ```
+/// assert_eq!(traced_spawn::OP_THREAD, "thread");
+/// ```
 pub const OP_THREAD: &str = "thread";
 /// Default op of a continuation on a tokio task (and on a custom [`Spawn`]/[`SpawnFuture`]
 /// executor).
+///
+/// ```
+/// assert_eq!(traced_spawn::OP_TASK, "task");
+/// ```
 pub const OP_TASK: &str = "task";
 /// Default op of a continuation on tokio's blocking pool.
+///
+/// ```
+/// assert_eq!(traced_spawn::OP_BLOCKING, "task.blocking");
+/// ```
 pub const OP_BLOCKING: &str = "task.blocking";
 /// Default op of a continuation on a tokio `LocalSet`.
+///
+/// ```
+/// assert_eq!(traced_spawn::OP_LOCAL, "task.local");
+/// ```
 pub const OP_LOCAL: &str = "task.local";
 /// Default op of a continuation on rayon's global pool.
+///
+/// ```
+/// assert_eq!(traced_spawn::OP_RAYON, "task.rayon");
+/// ```
 pub const OP_RAYON: &str = "task.rayon";
 
 /// Configures a continuation, then runs or spawns it: the API behind `#[traced_spawn]`, for code

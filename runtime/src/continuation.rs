@@ -11,14 +11,31 @@ use sentry::{Hub, TracesSamplingStrategy, Transaction, TransactionContext};
 use crate::context::{Parent, TraceContext};
 use crate::verdict::{Classifier, Verdict};
 
-/// Data key of the time, in milliseconds, between the call that captured the context and the start
-/// of the body (time spent queued behind other work of the executor).
+/// Data key of the time, in milliseconds (a float), between the call that captured the context and
+/// the start of the body: time spent queued behind other work of the executor. For a context
+/// rebuilt from headers or serde, it counts from the rebuild.
+///
+/// ```
+/// assert_eq!(traced_spawn::QUEUE_DELAY_KEY, "spawn.queue_delay_ms");
+/// ```
 pub const QUEUE_DELAY_KEY: &str = "spawn.queue_delay_ms";
-/// Data key of the executing thread's id (`ThreadId` number).
+/// Data key of the executing thread's id: the number of its `ThreadId`, as a string.
+///
+/// ```
+/// assert_eq!(traced_spawn::THREAD_ID_KEY, "thread.id");
+/// ```
 pub const THREAD_ID_KEY: &str = "thread.id";
 /// Data key of the executing thread's name, when it has one.
+///
+/// ```
+/// assert_eq!(traced_spawn::THREAD_NAME_KEY, "thread.name");
+/// ```
 pub const THREAD_NAME_KEY: &str = "thread.name";
-/// `origin` of every continuation transaction.
+/// `origin` of every continuation transaction: Sentry shows it as automatic instrumentation.
+///
+/// ```
+/// assert_eq!(traced_spawn::ORIGIN, "auto.function.traced_spawn");
+/// ```
 pub const ORIGIN: &str = "auto.function.traced_spawn";
 
 /// How a body ended, which decides the continuation's status.

@@ -67,5 +67,24 @@ pub use verdict::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure, Verdict};
 /// Rewrites a function so that calling it spawns its body as a continuation of the caller's trace
 /// and returns the join handle at once.
 ///
-/// See the crate documentation and the README for the options.
+/// Options, any order, each at most once: `name = "..."`, `op = "..."`, `thread_name = "..."`,
+/// `blocking`, `local`, `rayon`, `spawner = Type`, `err`, `crate = path` (see the README's table).
+///
+/// ```
+/// use traced_spawn::traced_spawn;
+///
+/// #[traced_spawn(name = "bot.reply", err)]
+/// fn reply(channel: String) -> Result<String, std::fmt::Error> {
+///     Ok(format!("posted to {channel}"))
+/// }
+///
+/// #[traced_spawn]
+/// async fn typing(channel: String) -> usize {
+///     channel.len()
+/// }
+///
+/// assert_eq!(reply("C1".into()).join().unwrap(), Ok("posted to C1".to_owned()));
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// assert_eq!(rt.block_on(async { typing("C1".into()).await.unwrap() }), 2);
+/// ```
 pub use traced_spawn_macros::traced_spawn;

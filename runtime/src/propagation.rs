@@ -6,8 +6,16 @@ use crate::context::TraceContext;
 use crate::headers::{parse_sentry_trace, SentryTraceError};
 
 /// Name of the header that carries trace id, parent span id and sampling decision.
+///
+/// ```
+/// assert_eq!(traced_spawn::SENTRY_TRACE_HEADER, "sentry-trace");
+/// ```
 pub const SENTRY_TRACE_HEADER: &str = "sentry-trace";
 /// Name of the W3C baggage header; `traced-spawn` writes `sentry-trace_id` and `sentry-sampled`.
+///
+/// ```
+/// assert_eq!(traced_spawn::BAGGAGE_HEADER, "baggage");
+/// ```
 pub const BAGGAGE_HEADER: &str = "baggage";
 
 /// Why incoming propagation headers could not be continued.
