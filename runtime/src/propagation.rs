@@ -101,8 +101,11 @@ impl TraceContext {
     }
 
     /// Rebuilds a context from incoming propagation headers (names compared case-insensitively;
-    /// the first valid `sentry-trace` wins). The continuation runs under the hub current where it
-    /// is run.
+    /// the first valid `sentry-trace` wins). Such a context has no hub of its own: it continues
+    /// under a fork of the hub current where it is run ([`TraceContext::run`]) or, when it is
+    /// spawned ([`Builder::context`](crate::Builder::context) then a `spawn_*` method, or
+    /// [`TraceContext::bind`]), of the hub current where it is spawned, so the work reports to
+    /// that thread's client.
     ///
     /// Every value is checked for length before it is parsed, so hostile input costs a bounded
     /// amount of work and never panics.
