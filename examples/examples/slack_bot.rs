@@ -143,14 +143,7 @@ async fn generate_answer(question: &str) -> Result<String, BotError> {
     } else {
         Ok(format!("The answer to {question:?} is 42."))
     };
-    if let Some(span) = span {
-        span.set_status(if result.is_ok() {
-            SpanStatus::Ok
-        } else {
-            SpanStatus::InternalError
-        });
-        span.finish();
-    }
+    finish_span(span, result.is_ok());
     result
 }
 
@@ -170,14 +163,7 @@ impl Bot {
             Ok(response) => response.error_for_status().map(drop),
             Err(err) => Err(err),
         };
-        if let Some(span) = span {
-            span.set_status(if result.is_ok() {
-                SpanStatus::Ok
-            } else {
-                SpanStatus::InternalError
-            });
-            span.finish();
-        }
+        finish_span(span, result.is_ok());
         result.map_err(BotError::Slack)
     }
 }
@@ -186,6 +172,18 @@ impl Bot {
 fn child_span(op: &str, description: &str) -> Option<sentry::Span> {
     sentry::configure_scope(|scope| scope.get_span())
         .map(|parent| parent.start_child(op, description))
+}
+
+/// Finishes a span from [`child_span`] with the status of what it measured.
+fn finish_span(span: Option<sentry::Span>, ok: bool) {
+    if let Some(span) = span {
+        span.set_status(if ok {
+            SpanStatus::Ok
+        } else {
+            SpanStatus::InternalError
+        });
+        span.finish();
+    }
 }
 
 /// A Slack message timestamp (`seconds.micros`), which names the message to update.
