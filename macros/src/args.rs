@@ -30,7 +30,8 @@ pub(crate) struct Args {
     pub(crate) thread_name: Option<Spelled<LitStr>>,
     pub(crate) krate: Option<Path>,
     pub(crate) executor: Option<Spelled<ExecutorOption>>,
-    pub(crate) err: bool,
+    /// The `err` option, by its tokens.
+    pub(crate) err: Option<TokenStream>,
 }
 
 /// A value together with the option tokens it came from (`thread_name = "x"`).
@@ -389,7 +390,7 @@ impl OptionList {
                     args.thread_name = Some(Spelled { value: lit, tokens });
                 }
                 (Key::Crate, Some(Value::Path(path))) => args.krate = Some(path),
-                (Key::Err, Some(Value::Flag)) => args.err = true,
+                (Key::Err, Some(Value::Flag)) => args.err = Some(tokens),
                 (Key::Blocking, Some(Value::Flag)) => {
                     args.executor = Some(Spelled {
                         value: ExecutorOption::Blocking,

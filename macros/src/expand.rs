@@ -3,31 +3,71 @@
 //! The rewritten fn keeps the user's tokens (attributes, visibility, `fn`, name, generics,
 //! parentheses, body braces), so lints and errors still point at what the user wrote. Every path
 //! is absolute and every generated binding is `__traced_spawn_*` with mixed-site hygiene.
+//!
+//! Input:
+//!
+//! ```ignore
+//! #[traced_spawn(err)]
+//! async fn reply(channel: String) -> Result<(), BotError> {
+//!     post(&channel).await
+//! }
+//! ```
+//!
+//! Output (paths shortened; `__private` is `::traced_spawn::__private`):
+//!
+//! ```ignore
+//! #[track_caller] // tokio executors: a missing runtime panics at the caller's line
+//! fn reply(channel: String) -> __private::tokio::task::JoinHandle<Result<(), BotError>> {
+//!     __private::assert_arg(&channel); // `Send + 'static`, reported at the parameter
+//!     __private::task(
+//!         __private::Spec {
+//!             name: { fn here() {} __private::fn_path(type_name_of_val(&here)) },
+//!             op: None,          // the runtime's default for the executor
+//!             thread_name: None, // the runtime's default: the fn's name
+//!             fn_name: "reply",
+//!         },
+//!         async move {
+//!             let channel = channel; // every argument moves into the body
+//!             if let Some(ret) = None::<Result<(), BotError>> { return ret; } // fixes the output type
+//!             post(&channel).await
+//!         },
+//!         |output: &Result<(), BotError>| (&&&&&__private::Probe(output)).__traced_spawn_verdict(true),
+//!     )
+//! }
+//! ```
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens as _};
+use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
-use syn::{AttrStyle, Attribute, ItemFn, ReturnType, Signature, Token};
+use syn::{ReturnType, Signature, Token};
 
 use crate::args;
+use crate::checks::{self, Rewrite};
 use crate::errors::Errors;
+use crate::item::{self, TracedFn};
 use crate::params::{self, Params};
-use crate::validate::{self, Executor, Plan, Rewrite};
+use crate::plan::{self, Executor, Plan};
 
 /// Expands `#[traced_spawn(attr)] item`. Never panics: on an error it still emits a function
 /// with the signature the call sites expect (or the item as written), followed by the errors.
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let args = args::parse(attr, &mut errors);
-    let function = match validate::function(item.clone()) {
+    let mut function = match item::parse(item.clone()) {
         Ok(function) => function,
         Err(error) => {
             errors.push(error);
             return quote!(#item #errors);
         }
     };
-    let plan = validate::plan(args, &function.sig, &mut errors);
-    let function = match validate::signature(&function.sig, &mut errors) {
+    if let Some(error) = checks::async_trait_method(&function.sig) {
+        errors.push(error);
+        return quote!(#item #errors);
+    }
+    checks::attributes(&mut function.attrs, &mut errors);
+    let plan = plan::plan(args, &function.sig, &mut errors);
+    let function = match checks::signature(&function.sig, &mut errors) {
         Rewrite::Full => Generator::new(&function, &plan).spawning_fn(),
         Rewrite::Stub => Generator::new(&function, &plan).stub_fn(),
         Rewrite::Keep => item,
@@ -36,7 +76,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 struct Generator<'a> {
-    function: &'a ItemFn,
+    function: &'a TracedFn,
     plan: &'a Plan,
     /// `#krate::__private`
     private: TokenStream,
@@ -45,11 +85,13 @@ struct Generator<'a> {
     ret: TokenStream,
     /// `-> impl Trait`: the hidden type cannot be named inside the body, so it is inferred.
     ret_is_opaque: bool,
+    /// Where the return type is written (the call site when it is not): the handle type and the
+    /// executor's bounds on the output are reported there.
     ret_span: Span,
 }
 
 impl<'a> Generator<'a> {
-    fn new(function: &'a ItemFn, plan: &'a Plan) -> Self {
+    fn new(function: &'a TracedFn, plan: &'a Plan) -> Self {
         let krate = &plan.krate;
         let private = quote!(#krate::__private);
         let check = if let Executor::Local = plan.executor {
@@ -61,7 +103,7 @@ impl<'a> Generator<'a> {
         let (ret, ret_is_opaque, ret_span) = match &function.sig.output {
             ReturnType::Type(_, ty) => (
                 ty.to_token_stream(),
-                validate::contains_impl_trait(ty),
+                checks::contains_impl_trait(ty),
                 ty.span(),
             ),
             ReturnType::Default => (quote!(()), false, Span::call_site()),
@@ -132,26 +174,31 @@ impl<'a> Generator<'a> {
 
     /// `#attrs #vis fn ident<..>(inputs) -> Handle<R> where .. { #inner_attrs #statements }`
     fn wrap(&self, statements: &TokenStream) -> TokenStream {
-        let ItemFn {
+        let TracedFn {
             attrs, vis, sig, ..
         } = self.function;
-        let outer_attrs = attrs.iter().filter(|attr| is_outer(attr));
-        let inner_attrs = attrs.iter().filter(|attr| !is_outer(attr));
         let signature = self.signature(sig);
         // The user's brace spans: with the user's `fn` they make the item's span the user's
         // code, so item lints such as `dead_code` still fire.
+        // Inner attributes (`#![allow(..)]`) stay first in the fn's own body.
+        let inner_attrs = &self.function.body.inner_attrs;
         let mut body = TokenStream::new();
-        self.function
-            .block
-            .brace_token
-            .surround(&mut body, |tokens| {
-                tokens.extend(quote!(#(#inner_attrs)* #statements));
-            });
+        self.function.body.brace.surround(&mut body, |tokens| {
+            tokens.extend(quote!(#(#inner_attrs)* #statements));
+        });
+        // A missing tokio runtime panics in the spawn call: `#[track_caller]` puts the panic at
+        // the user's call, the line to fix.
+        let track_caller = (self.plan.executor.is_tokio()
+            && !attrs
+                .iter()
+                .any(|attr| attr.path().is_ident("track_caller")))
+        .then(|| quote!(#[track_caller]));
         // The one lint allowed on the user's fn: `must_use_candidate` would ask for `#[must_use]`
         // on every traced fn, but dropping the handle is how work is left running in the
         // background (the Slack-handler case), so its advice is wrong here.
         quote! {
-            #(#outer_attrs)*
+            #(#attrs)*
+            #track_caller
             #[allow(clippy::must_use_candidate)]
             #vis #signature #body
         }
@@ -182,26 +229,42 @@ impl<'a> Generator<'a> {
         tokens
     }
 
+    /// The handle type, located at the written return type: a mismatch with a trait's
+    /// declaration is reported there, not at the attribute.
     fn handle(&self) -> TokenStream {
         let private = &self.private;
         let ret = &self.ret;
-        match &self.plan.executor {
-            Executor::Thread => quote!(#private::std::thread::JoinHandle<#ret>),
+        let at_output = Span::call_site().located_at(self.ret_span);
+        let (path, trait_path) = match &self.plan.executor {
+            Executor::Thread => (quote!(#private::std::thread::JoinHandle), None),
             Executor::Task | Executor::Blocking | Executor::Local => {
-                quote!(#private::tokio::task::JoinHandle<#ret>)
+                (quote!(#private::tokio::task::JoinHandle), None)
             }
-            Executor::Rayon => quote!(#private::RayonHandle<#ret>),
+            Executor::Rayon => (quote!(#private::RayonHandle), None),
             Executor::Spawner(spawner) if self.is_async() => {
-                quote!(<#spawner as #private::SpawnFuture>::Handle<#ret>)
+                (quote!(#spawner), Some(quote!(#private::SpawnFuture)))
             }
-            Executor::Spawner(spawner) => quote!(<#spawner as #private::Spawn>::Handle<#ret>),
+            Executor::Spawner(spawner) => (quote!(#spawner), Some(quote!(#private::Spawn))),
+        };
+        let lt = Token![<](at_output);
+        let gt = Token![>](at_output);
+        match trait_path {
+            None => {
+                let path = respan(path, at_output);
+                quote!(#path #lt #ret #gt)
+            }
+            Some(trait_path) => {
+                let trait_path = respan(trait_path, at_output);
+                let handle = Ident::new("Handle", at_output);
+                quote!(#lt #path as #trait_path #gt :: #handle #lt #ret #gt)
+            }
         }
     }
 
     fn spec(&self) -> TokenStream {
         let private = &self.private;
         let name = if let Some(name) = &self.plan.name {
-            name.to_token_stream()
+            quote!(#private::std::borrow::Cow::Borrowed(#name))
         } else {
             // Computed where `Self` and the module path are known: `crate::module::Type::fn`.
             let here = Ident::new("__traced_spawn_here", Span::mixed_site());
@@ -210,18 +273,19 @@ impl<'a> Generator<'a> {
                 #private::fn_path(::core::any::type_name_of_val(&#here))
             })
         };
-        let op = &self.plan.op;
-        let thread_name = self.plan.thread_name.as_ref().map_or_else(
-            || quote!(::core::option::Option::None),
-            |thread_name| quote!(::core::option::Option::Some(#thread_name)),
-        );
-        let capture_err = self.plan.capture_err;
+        let option = |value: Option<&syn::LitStr>| match value {
+            Some(value) => quote!(::core::option::Option::Some(#value)),
+            None => quote!(::core::option::Option::None),
+        };
+        let op = option(self.plan.op.as_ref());
+        let thread_name = option(self.plan.thread_name.as_ref());
+        let fn_name = self.function.sig.ident.unraw().to_string();
         quote! {
             #private::Spec {
                 name: #name,
                 op: #op,
                 thread_name: #thread_name,
-                capture_err: #capture_err,
+                fn_name: #fn_name,
             }
         }
     }
@@ -231,8 +295,8 @@ impl<'a> Generator<'a> {
     /// `unused_braces` on a one-expression body.
     fn body(&self) -> TokenStream {
         let bindings = &self.params.bindings;
-        let block = &self.function.block;
-        let statements = &block.stmts;
+        let body = &self.function.body;
+        let statements = &body.statements;
         let ret = &self.ret;
         let mut braced = TokenStream::new();
         if self.is_async() {
@@ -251,8 +315,8 @@ impl<'a> Generator<'a> {
                     }
                 }
             };
-            block.brace_token.surround(&mut braced, |tokens| {
-                tokens.extend(quote!(#(#bindings)* #fake_return #(#statements)*));
+            body.brace.surround(&mut braced, |tokens| {
+                tokens.extend(quote!(#(#bindings)* #fake_return #statements));
             });
             quote!(async move #braced)
         } else {
@@ -261,16 +325,15 @@ impl<'a> Generator<'a> {
             } else {
                 quote!(-> #ret)
             };
-            block.brace_token.surround(&mut braced, |tokens| {
-                tokens.extend(quote!(#(#bindings)* #(#statements)*));
+            body.brace.surround(&mut braced, |tokens| {
+                tokens.extend(quote!(#(#bindings)* #statements));
             });
             quote!(move || #output #braced)
         }
     }
 
-    /// Tells the runtime whether the output is a failure (`Err`) and, with `err`, the event.
-    /// Autoref specialization on the concrete output type: `Result<_, E: Error>`, then any
-    /// `Result`, then anything else, each one `&` less specific.
+    /// Tells the runtime whether the output is a failure (`Err`) and, with `err`, the event:
+    /// the runtime's probe picks the most specific rule for the concrete output type.
     fn verdict(&self) -> TokenStream {
         let private = &self.private;
         let capture_err = self.plan.capture_err;
@@ -283,15 +346,14 @@ impl<'a> Generator<'a> {
         };
         quote! {
             |#param| {
-                use #private::{ErrorVerdict as _, OtherVerdict as _, ResultVerdict as _};
-                (&&&#private::Probe(#output)).__traced_spawn_verdict(#capture_err)
+                use #private::{
+                    DebugVerdict as _, DerefErrorVerdict as _, ErrorVerdict as _,
+                    OtherVerdict as _, ResultVerdict as _,
+                };
+                (&&&&&#private::Probe(#output)).__traced_spawn_verdict(#capture_err)
             }
         }
     }
-}
-
-fn is_outer(attr: &Attribute) -> bool {
-    matches!(attr.style, AttrStyle::Outer)
 }
 
 /// The same tokens, all at `span`.

@@ -8,13 +8,13 @@
 
 mod args;
 mod borrows;
+mod checks;
 mod errors;
 mod expand;
+mod item;
 mod params;
-mod validate;
+mod plan;
 
-#[cfg(test)]
-mod fuzz;
 #[cfg(test)]
 mod tests;
 

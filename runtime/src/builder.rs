@@ -4,8 +4,8 @@ use std::borrow::Cow;
 use std::future::Future;
 
 use crate::context::TraceContext;
-use crate::continuation::Continuation;
-use crate::future::{Continued, Label};
+use crate::future::Continued;
+use crate::pending::{HandOver, Label, Pending};
 use crate::spawn::{Spawn, SpawnFuture};
 use crate::verdict::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure};
 
@@ -169,23 +169,15 @@ impl<C> Builder<C> {
         self.classify(ErrIsCaptured)
     }
 
-    fn job(self, default_op: &'static str) -> PendingJob<C> {
-        let (ctx, name, op, classifier) = self.parts(default_op);
-        PendingJob {
-            ctx: Some(ctx),
-            name,
-            op,
-            classifier: Some(classifier),
-        }
-    }
-
-    fn parts(self, default_op: &'static str) -> (TraceContext, Label, Label, C) {
+    /// The continuation this builder describes, with the executor's default op; `None` when there
+    /// is nothing to continue (no client bound where the context was captured).
+    fn pending(self, default_op: &'static str) -> Option<Pending<C>> {
         let ctx = match self.context {
             Some(ctx) => ctx.anchored(),
             None => TraceContext::capture(),
         };
         let op = self.op.unwrap_or(Cow::Borrowed(default_op));
-        (ctx, self.name, op, self.classifier)
+        Pending::new(ctx, self.name, op, self.classifier)
     }
 
     /// Runs `body` on the current thread as a continuation (in a pool worker or a channel
@@ -199,7 +191,10 @@ impl<C> Builder<C> {
     where
         C: Classifier<R>,
     {
-        self.job(OP_THREAD).run(body)
+        match self.pending(OP_THREAD) {
+            Some(pending) => pending.run(body),
+            None => body(),
+        }
     }
 
     /// Wraps `future` in a continuation that starts at its first poll. Default op: `task`.
@@ -213,8 +208,7 @@ impl<C> Builder<C> {
     where
         C: Classifier<F::Output>,
     {
-        let (ctx, name, op, classifier) = self.parts(OP_TASK);
-        Continued::new(ctx, name, op, future, classifier)
+        Continued::new(self.pending(OP_TASK), future)
     }
 
     /// Spawns `body` on a new std thread as a continuation of the caller's trace. Default op:
@@ -238,11 +232,9 @@ impl<C> Builder<C> {
         if let Some(thread_name) = &self.thread_name {
             thread = thread.name(thread_name.clone().into_owned());
         }
-        let job = self.job(OP_THREAD);
-        let spawned = if job.is_plain() {
-            thread.spawn(body)
-        } else {
-            thread.spawn(move || job.run(body))
+        let spawned = match self.pending(OP_THREAD) {
+            Some(pending) => thread.spawn(move || pending.run(body)),
+            None => thread.spawn(body),
         };
         spawned.expect("failed to spawn thread")
     }
@@ -269,11 +261,23 @@ impl<C> Builder<C> {
         F::Output: Send + 'static,
         C: Classifier<F::Output> + Send + 'static,
     {
-        let (ctx, name, op, classifier) = self.parts(OP_TASK);
-        if ctx.is_empty() {
-            return tokio::spawn(future);
+        require_runtime(Caller::Builder("spawn_task"));
+        self.tokio_task(future)
+    }
+
+    /// [`Builder::spawn_task`] once the runtime is known to be there.
+    #[cfg(feature = "tokio")]
+    #[track_caller]
+    pub(crate) fn tokio_task<F>(self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        C: Classifier<F::Output> + Send + 'static,
+    {
+        match self.pending(OP_TASK) {
+            Some(pending) => tokio::spawn(Continued::new(Some(pending), future)),
+            None => tokio::spawn(future),
         }
-        tokio::spawn(Continued::new(ctx, name, op, future, classifier))
     }
 
     /// Spawns `body` on tokio's blocking pool (`tokio::task::spawn_blocking`) as a continuation.
@@ -299,11 +303,23 @@ impl<C> Builder<C> {
         R: Send + 'static,
         C: Classifier<R> + Send + 'static,
     {
-        let job = self.job(OP_BLOCKING);
-        if job.is_plain() {
-            return tokio::task::spawn_blocking(body);
+        require_runtime(Caller::Builder("spawn_blocking"));
+        self.tokio_blocking(body)
+    }
+
+    /// [`Builder::spawn_blocking`] once the runtime is known to be there.
+    #[cfg(feature = "tokio")]
+    #[track_caller]
+    pub(crate) fn tokio_blocking<F, R>(self, body: F) -> tokio::task::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+        C: Classifier<R> + Send + 'static,
+    {
+        match self.pending(OP_BLOCKING) {
+            Some(pending) => tokio::task::spawn_blocking(move || pending.run(body)),
+            None => tokio::task::spawn_blocking(body),
         }
-        tokio::task::spawn_blocking(move || job.run(body))
     }
 
     /// Spawns `future` on the current `LocalSet` (`tokio::task::spawn_local`) as a continuation:
@@ -333,11 +349,26 @@ impl<C> Builder<C> {
         F::Output: 'static,
         C: Classifier<F::Output> + 'static,
     {
-        let (ctx, name, op, classifier) = self.parts(OP_LOCAL);
-        if ctx.is_empty() {
-            return tokio::task::spawn_local(future);
+        require_local_set(Caller::Builder("spawn_local"));
+        self.tokio_local(future)
+    }
+
+    /// [`Builder::spawn_local`] once the runtime is known to be there.
+    #[cfg(feature = "tokio")]
+    #[track_caller]
+    pub(crate) fn tokio_local<F>(self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+        C: Classifier<F::Output> + 'static,
+    {
+        match self.pending(OP_LOCAL) {
+            Some(pending) => {
+                let _hand_over = HandOver::begin();
+                tokio::task::spawn_local(Continued::new(Some(pending), future))
+            }
+            None => tokio::task::spawn_local(future),
         }
-        tokio::task::spawn_local(Continued::new(ctx, name, op, future, classifier))
     }
 
     /// Spawns `body` on rayon's global pool (`rayon::spawn`) as a continuation. Default op:
@@ -355,11 +386,15 @@ impl<C> Builder<C> {
         R: Send + 'static,
         C: Classifier<R> + Send + 'static,
     {
-        let job = self.job(OP_RAYON);
+        let pending = self.pending(OP_RAYON);
         let (completion, handle) = crate::rayon_handle::pair();
         rayon::spawn(move || {
+            let run = || match pending {
+                Some(pending) => pending.run(body),
+                None => body(),
+            };
             // rayon aborts the process on a panic that escapes a job: hand it to the handle.
-            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(body)));
+            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
             completion.complete(output);
         });
         handle
@@ -388,8 +423,13 @@ impl<C> Builder<C> {
         R: Send + 'static,
         C: Classifier<R> + Send + 'static,
     {
-        let job = self.job(OP_TASK);
-        S::spawn(move || job.run(body))
+        match self.pending(OP_TASK) {
+            Some(pending) => {
+                let _hand_over = HandOver::begin();
+                S::spawn(move || pending.run(body))
+            }
+            None => S::spawn(body),
+        }
     }
 
     /// Spawns `future` on the custom executor `S` as a continuation. Default op: `task`.
@@ -422,8 +462,13 @@ impl<C> Builder<C> {
         F::Output: Send + 'static,
         C: Classifier<F::Output> + Send + 'static,
     {
-        let (ctx, name, op, classifier) = self.parts(OP_TASK);
-        S::spawn_future(Continued::new(ctx, name, op, future, classifier))
+        match self.pending(OP_TASK) {
+            Some(pending) => {
+                let _hand_over = HandOver::begin();
+                S::spawn_future(Continued::new(Some(pending), future))
+            }
+            None => S::spawn_future(future),
+        }
     }
 }
 
@@ -436,10 +481,10 @@ impl TraceContext {
     /// assert_eq!(ctx.run("consumer::job", "queue.process", || 2), 2);
     /// ```
     pub fn run<R>(&self, name: &str, op: &str, body: impl FnOnce() -> R) -> R {
-        match Continuation::start(self.clone(), name, op) {
-            Some(continuation) => continuation.run(body, AlwaysOk),
-            None => body(),
-        }
+        Builder::new(name.to_owned())
+            .op(op.to_owned())
+            .context(self.clone())
+            .run(body)
     }
 
     /// Wraps `future` in a continuation of this context, named `name` with op `op`.
@@ -455,45 +500,58 @@ impl TraceContext {
         op: impl Into<Cow<'static, str>>,
         future: F,
     ) -> Continued<F> {
-        Continued::new(self.anchored(), name.into(), op.into(), future, AlwaysOk)
+        Builder::new(name).op(op).context(self).bind(future)
     }
 }
 
-/// A continuation waiting for an executor to run it: runs the body as the continuation, or, when
-/// the executor drops it unrun, records it as `cancelled`.
-struct PendingJob<C> {
-    ctx: Option<TraceContext>,
-    name: Label,
-    op: Label,
-    classifier: Option<C>,
+/// Who spawns, as a panic message names it.
+#[cfg(feature = "tokio")]
+#[derive(Clone, Copy)]
+pub(crate) enum Caller {
+    /// A `#[traced_spawn]` fn, by its name.
+    Function(&'static str),
+    /// A [`Builder`] method, by its name.
+    Builder(&'static str),
 }
 
-impl<C> PendingJob<C> {
-    /// Nothing to continue: the body can be spawned as it is.
-    fn is_plain(&self) -> bool {
-        self.ctx.as_ref().is_none_or(TraceContext::is_empty)
-    }
-
-    fn run<R>(mut self, body: impl FnOnce() -> R) -> R
-    where
-        C: Classifier<R>,
-    {
-        let continuation = self
-            .ctx
-            .take()
-            .and_then(|ctx| Continuation::start(ctx, &self.name, &self.op));
-        match (continuation, self.classifier.take()) {
-            (Some(continuation), Some(classifier)) => continuation.run(body, classifier),
-            _ => body(),
+#[cfg(feature = "tokio")]
+impl Caller {
+    /// `fetch(..)` or `Builder::spawn_task(..)`: how the call is written.
+    fn call(self) -> String {
+        match self {
+            Caller::Function(name) => format!("{name}(..)"),
+            Caller::Builder(method) => format!("Builder::{method}(..)"),
         }
     }
 }
 
-impl<C> Drop for PendingJob<C> {
-    fn drop(&mut self) {
-        if let Some(ctx) = self.ctx.take() {
-            // Dropped before it ran: start and drop, which finishes it as `cancelled`.
-            drop(Continuation::start(ctx, &self.name, &self.op));
-        }
+/// Panics at the caller's line, before anything is captured, when there is no tokio runtime to
+/// spawn on.
+#[cfg(feature = "tokio")]
+#[track_caller]
+pub(crate) fn require_runtime(caller: Caller) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        let call = caller.call();
+        panic!(
+            "`{call}` was called outside a tokio runtime, but it spawns a tokio task at the call. \
+             Call it from code running on the runtime: `rt.block_on(async {{ {call}.await }})`, \
+             not `rt.block_on({call})`, whose argument is evaluated before `block_on` enters the \
+             runtime"
+        );
+    }
+}
+
+/// Like [`require_runtime`], for a task on a `LocalSet`. Inside a runtime but outside a
+/// `LocalSet`, tokio's own panic says so, at the caller's line too.
+#[cfg(feature = "tokio")]
+#[track_caller]
+pub(crate) fn require_local_set(caller: Caller) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        let call = caller.call();
+        panic!(
+            "`{call}` was called outside a tokio runtime, but it spawns a task on the current \
+             `LocalSet` at the call. Call it from code running on a `LocalSet`: \
+             `local.block_on(&rt, async {{ {call}.await }})`"
+        );
     }
 }

@@ -1,7 +1,6 @@
 //! Starting and finishing one continuation transaction.
 
 use std::borrow::Cow;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,7 +8,7 @@ use sentry::protocol::{SpanStatus, Value};
 use sentry::{Hub, TracesSamplingStrategy, Transaction, TransactionContext};
 
 use crate::context::{Parent, TraceContext};
-use crate::verdict::{Classifier, Verdict};
+use crate::verdict::Verdict;
 
 /// Data key of the time, in milliseconds (a float), between the call that captured the context and
 /// the start of the body: time spent queued behind other work of the executor. For a context
@@ -44,21 +43,19 @@ pub(crate) enum Ending {
     Panicked,
 }
 
-/// A running continuation: the forked hub the body runs in and, when the trace is sampled, the
-/// transaction bound as its active span. Finishing is done exactly once, by [`Self::finish`] or,
-/// if it is dropped first, as `cancelled`.
+/// A started continuation: the forked hub the body runs in and, when the trace is sampled, the
+/// transaction bound as its active span. Finished exactly once, by [`Self::finish`] or, if it is
+/// dropped first, as `cancelled`.
 pub(crate) struct Continuation {
-    pub(crate) hub: Arc<Hub>,
+    hub: Arc<Hub>,
     transaction: Option<Transaction>,
 }
 
 impl Continuation {
-    /// Forks the hub and starts the continuation, on the thread that runs the body. `None` for an
-    /// empty context: the body runs as it is.
-    pub(crate) fn start(ctx: TraceContext, name: &str, op: &str) -> Option<Continuation> {
-        if ctx.is_empty() {
-            return None;
-        }
+    /// Forks the hub and starts the continuation, on the thread that runs the body. `ctx` is not
+    /// empty: an empty context is spawned as plain work before it gets here.
+    pub(crate) fn start(ctx: TraceContext, name: &str, op: &str) -> Continuation {
+        debug_assert!(!ctx.is_empty(), "an empty context has nothing to continue");
         let TraceContext {
             hub,
             remote,
@@ -69,55 +66,38 @@ impl Continuation {
         if let Some(tx) = &transaction {
             record(tx, captured_at);
         }
-        Some(Continuation { hub, transaction })
+        Continuation { hub, transaction }
     }
 
-    /// Finishes the continuation under its own hub: captures the failure event if there is one,
-    /// sets the status and sends the transaction.
+    /// The hub the body runs in.
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Finishes the continuation: captures the failure event in its hub if there is one, sets
+    /// the status and sends the transaction. Called under the continuation's hub.
     ///
-    /// A panic or a cancellation always sets its status; otherwise a status the body set itself on
-    /// the transaction is kept (for a failure, only a non-`ok` one).
+    /// A panic always sets its status; otherwise a status the body set itself on the transaction
+    /// is kept (for a failure, only a non-`ok` one).
     pub(crate) fn finish(mut self, ending: Ending) {
-        let transaction = self.transaction.take();
-        let hub = self.hub.clone();
-        Hub::run(hub, || {
-            let (status, forced) = match ending {
-                Ending::Returned(verdict) => {
-                    let status = verdict.status();
-                    if let Verdict::FailedWithEvent(event) = verdict {
-                        self.hub.capture_event(*event);
-                    }
-                    (status, false)
+        let (status, forced) = match ending {
+            Ending::Returned(verdict) => {
+                let status = verdict.status();
+                if let Verdict::FailedWithEvent(event) = verdict {
+                    self.hub.capture_event(*event);
                 }
-                Ending::Panicked => (SpanStatus::InternalError, true),
+                (status, false)
+            }
+            Ending::Panicked => (SpanStatus::InternalError, true),
+        };
+        if let Some(tx) = self.transaction.take() {
+            let status = match tx.get_status() {
+                Some(set) if !forced && (status == SpanStatus::Ok || set != SpanStatus::Ok) => set,
+                _ => status,
             };
-            if let Some(tx) = transaction {
-                let status = match tx.get_status() {
-                    Some(set) if !forced && (status == SpanStatus::Ok || set != SpanStatus::Ok) => {
-                        set
-                    }
-                    _ => status,
-                };
-                tx.set_status(status);
-                tx.finish();
-            }
-        });
-    }
-
-    /// Runs `body` under this continuation's hub, then finishes it with the body's verdict; a
-    /// panic finishes it as `internal_error` and is resumed.
-    pub(crate) fn run<R, C: Classifier<R>>(self, body: impl FnOnce() -> R, classifier: C) -> R {
-        let hub = self.hub.clone();
-        Hub::run(hub, || match panic::catch_unwind(AssertUnwindSafe(body)) {
-            Ok(output) => {
-                self.finish(Ending::Returned(classifier.classify(&output)));
-                output
-            }
-            Err(payload) => {
-                self.finish(Ending::Panicked);
-                panic::resume_unwind(payload)
-            }
-        })
+            tx.set_status(status);
+            tx.finish();
+        }
     }
 }
 
@@ -217,10 +197,8 @@ impl Drop for Continuation {
     /// `cancelled`.
     fn drop(&mut self) {
         if let Some(tx) = self.transaction.take() {
-            Hub::run(self.hub.clone(), || {
-                tx.set_status(SpanStatus::Cancelled);
-                tx.finish();
-            });
+            tx.set_status(SpanStatus::Cancelled);
+            tx.finish();
         }
     }
 }

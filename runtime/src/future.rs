@@ -1,6 +1,7 @@
 //! A future that runs as a continuation of a captured trace.
 
 use std::future::Future;
+use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -8,18 +9,20 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use sentry::HubSwitchGuard;
 
-use crate::context::TraceContext;
-use crate::continuation::{Continuation, Ending};
+use crate::pending::{Pending, Running};
 use crate::verdict::{AlwaysOk, Classifier};
 
 pin_project! {
-    /// A future that runs as a continuation of a [`TraceContext`].
+    /// A future that runs as a continuation of a [`TraceContext`](crate::TraceContext).
     ///
-    /// Created by [`TraceContext::bind`] or [`Builder::bind`](crate::Builder::bind). The
-    /// continuation starts at the first poll (the queue delay is measured up to it); every poll runs
-    /// under the continuation's hub; the transaction finishes when the future completes (`ok`, or
-    /// `internal_error` for a failure or a panic, which is resumed) or, when the future is dropped
-    /// before completion (an aborted task, a runtime shut down), as `cancelled`.
+    /// Created by [`TraceContext::bind`](crate::TraceContext::bind) or
+    /// [`Builder::bind`](crate::Builder::bind). The continuation starts at the first poll (the
+    /// queue delay is measured up to it); every poll runs under the continuation's hub; the
+    /// transaction finishes when the future completes (`ok`, or `internal_error` for a failure or
+    /// a panic, which is resumed) or, when the future is dropped before completion (an aborted
+    /// task, a runtime shut down), as `cancelled`. The inner future is dropped under the
+    /// continuation's hub *before* it finishes, so spans the body still had open (a
+    /// `#[tracing::instrument]` step) are sent inside it.
     ///
     /// ```
     /// use traced_spawn::TraceContext;
@@ -36,48 +39,42 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct Continued<F, C = AlwaysOk> {
         #[pin]
-        future: F,
+        future: ManuallyDrop<F>,
         state: State<C>,
     }
 
     impl<F, C> PinnedDrop for Continued<F, C> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let State::Pending { ctx, name, op, .. } = std::mem::replace(this.state, State::Done) {
-                // Never polled: the work was dropped before it started; it is still recorded.
-                drop(Continuation::start(ctx, &name, &op));
-            }
-            // A running continuation ends as `cancelled` when its `Continuation` drops.
+            let state = mem::replace(this.state, State::Done);
+            let _hub = match &state {
+                State::Running(running) => Some(HubSwitchGuard::new(running.hub().clone())),
+                _ => None,
+            };
+            // SAFETY: the future is pinned and dropped in place, exactly once (here), and never
+            // touched again: this is the drop `Pin` promises it.
+            unsafe { ManuallyDrop::drop(this.future.get_unchecked_mut()) };
+            // Then the continuation: a running one finishes as `cancelled`, a pending one is
+            // recorded as cancelled.
+            drop(state);
         }
     }
 }
 
-pub(crate) type Label = std::borrow::Cow<'static, str>;
-
 enum State<C> {
-    Pending {
-        ctx: TraceContext,
-        name: Label,
-        op: Label,
-        classifier: C,
-    },
-    Running {
-        continuation: Option<Continuation>,
-        classifier: C,
-    },
+    /// Nothing to continue: polled as it is.
+    Plain,
+    Pending(Pending<C>),
+    Running(Running<C>),
     Done,
 }
 
 impl<F, C> Continued<F, C> {
-    pub(crate) fn new(ctx: TraceContext, name: Label, op: Label, future: F, classifier: C) -> Self {
+    /// `future` as the continuation `pending`, or as it is when there is none.
+    pub(crate) fn new(pending: Option<Pending<C>>, future: F) -> Self {
         Continued {
-            future,
-            state: State::Pending {
-                ctx,
-                name,
-                op,
-                classifier,
-            },
+            future: ManuallyDrop::new(future),
+            state: pending.map_or(State::Plain, State::Pending),
         }
     }
 }
@@ -87,54 +84,37 @@ impl<F: Future, C: Classifier<F::Output>> Future for Continued<F, C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if matches!(this.state, State::Pending { .. }) {
-            if let State::Pending {
-                ctx,
-                name,
-                op,
-                classifier,
-            } = std::mem::replace(this.state, State::Done)
-            {
-                *this.state = State::Running {
-                    continuation: Continuation::start(ctx, &name, &op),
-                    classifier,
-                };
+        // SAFETY: a pinned projection through `ManuallyDrop`, which is `repr(transparent)` and
+        // never moves its content.
+        let future = unsafe { this.future.map_unchecked_mut(|future| &mut **future) };
+        if let State::Pending(_) = this.state {
+            if let State::Pending(pending) = mem::replace(this.state, State::Done) {
+                *this.state = State::Running(pending.start());
             }
         }
-        let State::Running { continuation, .. } = this.state else {
-            panic!("`Continued` polled after completion");
+        let hub = match this.state {
+            State::Plain => return future.poll(cx),
+            State::Running(running) => running.hub().clone(),
+            State::Pending(_) | State::Done => panic!("`Continued` polled after completion"),
         };
-        let guard = continuation
-            .as_ref()
-            .map(|continuation| HubSwitchGuard::new(continuation.hub.clone()));
-        let future = this.future;
-        let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-        let output = match polled {
+        let _hub = HubSwitchGuard::new(hub);
+        let output = match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(output)) => output,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(payload) => Err(payload),
+        };
+        let State::Running(running) = mem::replace(this.state, State::Done) else {
+            unreachable!("the state is Running until this poll ends it")
+        };
+        match output {
+            Ok(output) => {
+                running.finish(&output);
+                Poll::Ready(output)
+            }
             Err(payload) => {
-                if let State::Running {
-                    continuation: Some(continuation),
-                    ..
-                } = std::mem::replace(this.state, State::Done)
-                {
-                    continuation.finish(Ending::Panicked);
-                }
-                drop(guard);
+                running.panicked();
                 panic::resume_unwind(payload)
             }
-        };
-        if let State::Running {
-            continuation,
-            classifier,
-        } = std::mem::replace(this.state, State::Done)
-        {
-            let verdict = classifier.classify(&output);
-            if let Some(continuation) = continuation {
-                continuation.finish(Ending::Returned(verdict));
-            }
         }
-        drop(guard);
-        Poll::Ready(output)
     }
 }

@@ -44,6 +44,7 @@ mod context;
 mod continuation;
 mod future;
 mod headers;
+mod pending;
 mod propagation;
 #[cfg(feature = "rayon")]
 mod rayon_handle;

@@ -5,99 +5,70 @@ pub use ::std;
 #[cfg(feature = "tokio")]
 pub use ::tokio;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::marker::PhantomData;
 
+#[cfg(feature = "tokio")]
+use crate::builder::{require_local_set, require_runtime, Caller};
 pub use crate::spawn::{Spawn, SpawnFuture};
+pub use crate::verdict::probe::{
+    DebugVerdict, DerefErrorVerdict, ErrorVerdict, OtherVerdict, Probe, ResultVerdict,
+};
 pub use crate::verdict::Verdict;
 use crate::Builder;
 #[cfg(feature = "rayon")]
 pub use crate::RayonHandle;
 
-/// What the macro knows about one annotated function.
-#[derive(Debug, Clone, Copy)]
+/// What the macro knows about one annotated function. Defaults (op, thread name) are decided by
+/// the runtime, from what is left `None`.
+#[derive(Debug, Clone)]
 pub struct Spec {
-    /// Transaction name.
-    pub name: &'static str,
-    /// Transaction op.
-    pub op: &'static str,
-    /// OS thread name, for thread executors.
+    /// Transaction name: the `name` option, or the fn's path from [`fn_path`].
+    pub name: Cow<'static, str>,
+    /// The `op` option.
+    pub op: Option<&'static str>,
+    /// The `thread_name` option.
     pub thread_name: Option<&'static str>,
-    /// Whether an `Err` is captured as an event (the verdict closure already acts on it).
-    pub capture_err: bool,
+    /// The fn's name as written: the default thread name, and how panics name the call.
+    pub fn_name: &'static str,
 }
 
 impl Spec {
-    fn builder(self) -> Builder {
-        let builder = Builder::new(self.name).op(self.op);
-        match self.thread_name {
-            Some(thread_name) => builder.thread_name(thread_name),
+    fn builder<C>(self, classifier: C) -> Builder<C> {
+        let builder = Builder::new(self.name).classify(classifier);
+        match self.op {
+            Some(op) => builder.op(op),
             None => builder,
         }
     }
 }
 
-/// The path of the function a marker fn is nested in: `type_name` without its last segment.
-pub fn fn_path(type_name: &'static str) -> &'static str {
-    type_name
+/// The path of the function a marker fn is nested in (`type_name` without its last segment), with
+/// the type arguments of a generic impl left out: `crate::Worker<_>::process::here` becomes
+/// `crate::Worker::process`.
+pub fn fn_path(type_name: &'static str) -> Cow<'static, str> {
+    let path = type_name
         .rsplit_once("::")
-        .map_or(type_name, |(path, _)| path)
-}
-
-/// Autoref probe: `(&&&Probe(&output)).__traced_spawn_verdict(capture_err)` picks the most specific
-/// of [`ErrorVerdict`], [`ResultVerdict`], [`OtherVerdict`] for the output's concrete type.
-pub struct Probe<'a, T>(pub &'a T);
-
-/// `Result<T, E: Error>`: an `Err` fails, and is captured as an event when asked.
-pub trait ErrorVerdict {
-    /// The verdict on the probed output.
-    fn __traced_spawn_verdict(&self, capture_err: bool) -> Verdict;
-}
-
-impl<T, E: std::error::Error + 'static> ErrorVerdict for &&Probe<'_, Result<T, E>> {
-    fn __traced_spawn_verdict(&self, capture_err: bool) -> Verdict {
-        match self.0 {
-            Ok(_) => Verdict::Ok,
-            Err(err) if capture_err => {
-                Verdict::FailedWithEvent(Box::new(sentry::event_from_error(err)))
-            }
-            Err(_) => Verdict::Failed,
+        .map_or(type_name, |(path, _)| path);
+    if !path.contains('<') {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut depth = 0_usize;
+    let mut previous = ' ';
+    for c in path.chars() {
+        match c {
+            // `<` right after a name opens its type arguments; elsewhere (a qualified path,
+            // `<T as Trait>::f`) it is kept.
+            '<' if depth > 0 || previous.is_alphanumeric() || previous == '_' => depth += 1,
+            '>' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            _ => out.push(c),
         }
+        previous = c;
     }
-}
-
-/// Any other `Result`: an `Err` fails, and is captured from its `Debug` text when asked.
-pub trait ResultVerdict {
-    /// The verdict on the probed output.
-    fn __traced_spawn_verdict(&self, capture_err: bool) -> Verdict;
-}
-
-impl<T, E: std::fmt::Debug> ResultVerdict for &Probe<'_, Result<T, E>> {
-    fn __traced_spawn_verdict(&self, capture_err: bool) -> Verdict {
-        match self.0 {
-            Ok(_) => Verdict::Ok,
-            Err(err) if capture_err => {
-                Verdict::FailedWithEvent(Box::new(sentry::protocol::Event {
-                    level: sentry::Level::Error,
-                    message: Some(format!("{err:?}")),
-                    ..Default::default()
-                }))
-            }
-            Err(_) => Verdict::Failed,
-        }
-    }
-}
-
-/// Every other output succeeds.
-pub trait OtherVerdict {
-    /// The verdict on the probed output.
-    fn __traced_spawn_verdict(&self, capture_err: bool) -> Verdict;
-}
-
-impl<T> OtherVerdict for Probe<'_, T> {
-    fn __traced_spawn_verdict(&self, _: bool) -> Verdict {
-        Verdict::Ok
-    }
+    Cow::Owned(out)
 }
 
 /// A parameter moved into a spawned body must be `Send + 'static`; the call is spanned at the
@@ -114,7 +85,10 @@ where
     R: Send + 'static,
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    spec.builder().classify(verdict).spawn_thread(body)
+    let thread_name = spec.thread_name.unwrap_or(spec.fn_name);
+    spec.builder(verdict)
+        .thread_name(thread_name)
+        .spawn_thread(body)
 }
 
 /// `#[traced_spawn]` on an async fn: a tokio task, spawned now.
@@ -126,7 +100,8 @@ where
     Fut::Output: Send + 'static,
     C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
 {
-    spec.builder().classify(verdict).spawn_task(fut)
+    require_runtime(Caller::Function(spec.fn_name));
+    spec.builder(verdict).tokio_task(fut)
 }
 
 /// `#[traced_spawn(blocking)]`: tokio's blocking pool.
@@ -138,7 +113,8 @@ where
     R: Send + 'static,
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    spec.builder().classify(verdict).spawn_blocking(body)
+    require_runtime(Caller::Function(spec.fn_name));
+    spec.builder(verdict).tokio_blocking(body)
 }
 
 /// `#[traced_spawn(local)]`: the current `LocalSet`.
@@ -150,7 +126,8 @@ where
     Fut::Output: 'static,
     C: FnOnce(&Fut::Output) -> Verdict + 'static,
 {
-    spec.builder().classify(verdict).spawn_local(fut)
+    require_local_set(Caller::Function(spec.fn_name));
+    spec.builder(verdict).tokio_local(fut)
 }
 
 /// `#[traced_spawn(rayon)]`: rayon's global pool.
@@ -161,7 +138,7 @@ where
     R: Send + 'static,
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    spec.builder().classify(verdict).spawn_rayon(body)
+    spec.builder(verdict).spawn_rayon(body)
 }
 
 /// `#[traced_spawn(spawner = S)]` on a sync fn.
@@ -172,7 +149,7 @@ where
     R: Send + 'static,
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    spec.builder().classify(verdict).spawn_with::<S, F, R>(body)
+    spec.builder(verdict).spawn_with::<S, F, R>(body)
 }
 
 /// `#[traced_spawn(spawner = S)]` on an async fn.
@@ -188,9 +165,7 @@ where
     Fut::Output: Send + 'static,
     C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
 {
-    spec.builder()
-        .classify(verdict)
-        .spawn_future_with::<S, Fut>(fut)
+    spec.builder(verdict).spawn_future_with::<S, Fut>(fut)
 }
 
 /// Stands in for an executor whose cargo feature is off, so the error names the feature.

@@ -1,6 +1,14 @@
-//! How the value returned by a body becomes the continuation's status.
+//! How the value returned by a body becomes the continuation's status and, when asked, an error
+//! event. Every rule about `Result` lives here: the [`Classifier`]s of the [`Builder`] and the
+//! probe the macro applies to the written return type both call the same functions below.
+//!
+//! [`Builder`]: crate::Builder
 
-use sentry::protocol::{Event, SpanStatus};
+use std::error::Error;
+use std::fmt::Debug;
+use std::ops::Deref;
+
+use sentry::protocol::{Event, Exception, Level, SpanStatus};
 
 /// What the output of a body means for its continuation transaction.
 ///
@@ -9,10 +17,13 @@ use sentry::protocol::{Event, SpanStatus};
 /// body set itself on the transaction is kept, unless the body panicked.
 ///
 /// ```
-/// use traced_spawn::Verdict;
+/// use traced_spawn::{Builder, Verdict};
 ///
-/// let verdict = Verdict::Failed;
-/// assert!(verdict.is_failure());
+/// // A body whose `None` means "not found", which is a failure of this job.
+/// let found = Builder::new("lookup")
+///     .classify(|out: &Option<u32>| if out.is_some() { Verdict::Ok } else { Verdict::Failed })
+///     .run(|| None);
+/// assert_eq!(found, None);
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
@@ -30,7 +41,10 @@ impl Verdict {
     /// Whether the body failed.
     ///
     /// ```
-    /// assert!(!traced_spawn::Verdict::Ok.is_failure());
+    /// use traced_spawn::{Classifier, ErrIsFailure};
+    ///
+    /// assert!(ErrIsFailure.classify(&"x".parse::<u8>()).is_failure());
+    /// assert!(!ErrIsFailure.classify(&"7".parse::<u8>()).is_failure());
     /// ```
     pub fn is_failure(&self) -> bool {
         !matches!(self, Verdict::Ok)
@@ -41,6 +55,15 @@ impl Verdict {
             SpanStatus::InternalError
         } else {
             SpanStatus::Ok
+        }
+    }
+
+    /// The verdict on an `Err`: failed, with the event `event` builds when `capture` is set.
+    fn of_err(capture: bool, event: impl FnOnce() -> Event<'static>) -> Verdict {
+        if capture {
+            Verdict::FailedWithEvent(Box::new(event()))
+        } else {
+            Verdict::Failed
         }
     }
 }
@@ -80,7 +103,7 @@ impl<R> Classifier<R> for AlwaysOk {
     }
 }
 
-/// An `Err` fails the continuation (status `internal_error`).
+/// An `Err` of any type fails the continuation (status `internal_error`).
 ///
 /// ```
 /// use traced_spawn::{Classifier, ErrIsFailure};
@@ -100,23 +123,28 @@ impl<T, E> Classifier<Result<T, E>> for ErrIsFailure {
     }
 }
 
-/// An `Err` fails the continuation and is captured as a Sentry error event (with its `source()`
-/// chain) linked to it.
+/// An `Err` fails the continuation and is captured as a Sentry error event, an exception chain in
+/// `source()` order, linked to it.
+///
+/// For `anyhow::Error` or `Box<dyn Error + Send + Sync>`, which do not implement `Error`
+/// themselves, use the macro's `err` option (it recognizes any error that derefs to
+/// `dyn Error`) or classify with a closure over [`Verdict`].
 ///
 /// ```
 /// use traced_spawn::{Classifier, ErrIsCaptured, Verdict};
 ///
 /// let err: Result<(), std::io::Error> = Err(std::io::Error::other("disk full"));
-/// assert!(matches!(ErrIsCaptured.classify(&err), Verdict::FailedWithEvent(_)));
+/// let Verdict::FailedWithEvent(event) = ErrIsCaptured.classify(&err) else { unreachable!() };
+/// assert_eq!(event.exception.values[0].value.as_deref(), Some("disk full"));
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ErrIsCaptured;
 
-impl<T, E: std::error::Error + 'static> Classifier<Result<T, E>> for ErrIsCaptured {
+impl<T, E: Error> Classifier<Result<T, E>> for ErrIsCaptured {
     fn classify(self, output: &Result<T, E>) -> Verdict {
         match output {
             Ok(_) => Verdict::Ok,
-            Err(err) => Verdict::FailedWithEvent(Box::new(sentry::event_from_error(err))),
+            Err(err) => Verdict::of_err(true, || error_event(err)),
         }
     }
 }
@@ -124,5 +152,125 @@ impl<T, E: std::error::Error + 'static> Classifier<Result<T, E>> for ErrIsCaptur
 impl<R, F: FnOnce(&R) -> Verdict> Classifier<R> for F {
     fn classify(self, output: &R) -> Verdict {
         self(output)
+    }
+}
+
+/// An error and its `source()` chain as one event, as sentry's own integrations build it.
+fn error_event<E: Error + ?Sized>(err: &E) -> Event<'static> {
+    sentry::event_from_error(err)
+}
+
+/// An error that is not a `std::error::Error`: one exception named after its type, with its
+/// `Debug` text when it has one.
+fn typed_event<E>(debug: Option<&dyn Debug>) -> Event<'static> {
+    let value = match debug {
+        Some(debug) => format!("{debug:?}"),
+        None => format!("`Err` of type `{}`", std::any::type_name::<E>()),
+    };
+    Event {
+        level: Level::Error,
+        exception: vec![Exception {
+            ty: std::any::type_name::<E>().to_owned(),
+            value: Some(value),
+            ..Default::default()
+        }]
+        .into(),
+        ..Default::default()
+    }
+}
+
+/// The macro's view of the written return type, by autoref specialization: the generated code
+/// calls `(&&&&&Probe(&output)).__traced_spawn_verdict(capture)` and the most specific impl for
+/// the concrete type wins, one `&` per level:
+///
+/// 1. `Result<_, E: Error>`: the error and its chain;
+/// 2. `Result<_, E: Deref<Target: Error>>` (`anyhow::Error`, `Box<dyn Error + Send + Sync>`): the
+///    same, through the deref;
+/// 3. `Result<_, E: Debug>`: an exception named after `E` with its `Debug` text;
+/// 4. any other `Result`: an exception named after `E`;
+/// 5. anything else: a success.
+///
+/// Every `Err` fails; `capture` (the `err` option) adds the event.
+pub mod probe {
+    use super::*;
+
+    /// The probed output.
+    pub struct Probe<'a, T>(pub &'a T);
+
+    macro_rules! level {
+        ($(#[$doc:meta])* $trait:ident) => {
+            $(#[$doc])*
+            pub trait $trait {
+                /// The verdict on the probed output.
+                fn __traced_spawn_verdict(&self, capture: bool) -> Verdict;
+            }
+        };
+    }
+
+    level!(
+        /// Level 1: `Result<_, E: Error>`.
+        ErrorVerdict
+    );
+    level!(
+        /// Level 2: `Result<_, E>` where `E` derefs to an error.
+        DerefErrorVerdict
+    );
+    level!(
+        /// Level 3: `Result<_, E: Debug>`.
+        DebugVerdict
+    );
+    level!(
+        /// Level 4: any `Result`.
+        ResultVerdict
+    );
+    level!(
+        /// Level 5: any output.
+        OtherVerdict
+    );
+
+    impl<T, E: Error> ErrorVerdict for &&&&Probe<'_, Result<T, E>> {
+        fn __traced_spawn_verdict(&self, capture: bool) -> Verdict {
+            match self.0 {
+                Ok(_) => Verdict::Ok,
+                Err(err) => Verdict::of_err(capture, || error_event(err)),
+            }
+        }
+    }
+
+    impl<T, E> DerefErrorVerdict for &&&Probe<'_, Result<T, E>>
+    where
+        E: Deref,
+        E::Target: Error,
+    {
+        fn __traced_spawn_verdict(&self, capture: bool) -> Verdict {
+            match self.0 {
+                Ok(_) => Verdict::Ok,
+                Err(err) => Verdict::of_err(capture, || error_event(&**err)),
+            }
+        }
+    }
+
+    impl<T, E: Debug> DebugVerdict for &&Probe<'_, Result<T, E>> {
+        fn __traced_spawn_verdict(&self, capture: bool) -> Verdict {
+            match self.0 {
+                Ok(_) => Verdict::Ok,
+                Err(err) => Verdict::of_err(capture, || typed_event::<E>(Some(err))),
+            }
+        }
+    }
+
+    impl<T, E> ResultVerdict for &Probe<'_, Result<T, E>> {
+        fn __traced_spawn_verdict(&self, capture: bool) -> Verdict {
+            match self.0 {
+                Ok(_) => Verdict::Ok,
+                Err(_) => Verdict::of_err(capture, || typed_event::<E>(None)),
+            }
+        }
+    }
+
+    impl<T> OtherVerdict for Probe<'_, T> {
+        fn __traced_spawn_verdict(&self, _: bool) -> Verdict {
+            Verdict::Ok
+        }
     }
 }

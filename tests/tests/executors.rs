@@ -315,7 +315,7 @@ fn generate_string_error() -> Result<(), String> {
 }
 
 #[test]
-fn err_option_with_a_non_error_type_reports_its_debug_text() {
+fn err_option_with_a_non_error_type_reports_its_type_and_debug_text() {
     let captured = capture(sampled(), || {
         in_request("request", |_| {
             assert!(generate_string_error().join().unwrap().is_err())
@@ -323,6 +323,8 @@ fn err_option_with_a_non_error_type_reports_its_debug_text() {
     });
     let cont = assert_linked(&captured, "executors::generate_string_error");
     let event = captured.events()[0];
-    assert_eq!(event.message.as_deref(), Some("\"quota exhausted\""));
+    let exception = &event.exception.values[0];
+    assert_eq!(exception.ty, "alloc::string::String");
+    assert_eq!(exception.value.as_deref(), Some("\"quota exhausted\""));
     assert_eq!(event_trace(event).span_id, cont.span_id);
 }

@@ -293,3 +293,37 @@ fn a_hundred_threads_from_one_parent_all_link() {
     });
     assert_all_linked(&captured, "request", "threads::count", 100);
 }
+
+struct Worker<T> {
+    item: T,
+}
+
+impl<T: Send + 'static> Worker<T> {
+    #[traced_spawn]
+    fn process(self) -> T {
+        self.item
+    }
+}
+
+trait Job {
+    fn run_job(self) -> std::thread::JoinHandle<u8>;
+}
+
+impl<T: Send + 'static> Job for Worker<T> {
+    #[traced_spawn]
+    fn run_job(self) -> u8 {
+        7
+    }
+}
+
+#[test]
+fn generic_impls_are_named_without_their_type_arguments() {
+    let captured = capture(sampled(), || {
+        in_request("request", |_| {
+            assert_eq!(Worker { item: 3_u16 }.process().join().unwrap(), 3);
+            assert_eq!(Worker { item: "x" }.run_job().join().unwrap(), 7);
+        });
+    });
+    captured.only("threads::Worker::process");
+    captured.only("<threads::Worker as threads::Job>::run_job");
+}

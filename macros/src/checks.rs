@@ -1,52 +1,18 @@
-//! Checks that the annotated item can be spawned, and settles the options against it.
+//! Checks that the function can be rewritten: its signature (nothing borrowed from the caller,
+//! no `const`, ABI or `...`, an output a handle can carry) and the attributes around it (applied
+//! twice, `#[instrument]` below it, an `#[async_trait]` method).
 //!
 //! Every message says what to write instead. Checks collect into [`Errors`] and report how much
 //! of the rewrite is still possible, so the call sites keep type-checking.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{quote, ToTokens};
+use proc_macro2::TokenStream;
+use quote::ToTokens as _;
 use syn::ext::IdentExt as _;
-use syn::{FnArg, Item, ItemFn, LitStr, Pat, ReturnType, Signature, Type};
+use syn::visit::{self, Visit};
+use syn::{Attribute, FnArg, Pat, PatIdent, ReturnType, Signature, Type};
 
-use crate::args::{Args, ExecutorOption};
 use crate::borrows::{self, Borrow};
 use crate::errors::Errors;
-
-/// Where the body runs.
-pub(crate) enum Executor {
-    /// Sync fn, default: a new std thread.
-    Thread,
-    /// Async fn, default: `tokio::spawn`.
-    Task,
-    Blocking,
-    Local,
-    Rayon,
-    Spawner(syn::Path),
-}
-
-impl Executor {
-    fn default_op(&self) -> &'static str {
-        match self {
-            Executor::Thread => "thread",
-            Executor::Task | Executor::Spawner(_) => "task",
-            Executor::Blocking => "task.blocking",
-            Executor::Local => "task.local",
-            Executor::Rayon => "task.rayon",
-        }
-    }
-}
-
-/// The settled options: what the expansion generates.
-pub(crate) struct Plan {
-    pub(crate) executor: Executor,
-    /// `None`: computed at run time from the function's path.
-    pub(crate) name: Option<LitStr>,
-    pub(crate) op: LitStr,
-    /// Only for [`Executor::Thread`].
-    pub(crate) thread_name: Option<LitStr>,
-    pub(crate) krate: TokenStream,
-    pub(crate) capture_err: bool,
-}
 
 /// How much of the rewrite the signature allows.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -58,166 +24,6 @@ pub(crate) enum Rewrite {
     Stub,
     /// Keep the item as written: not even the rewritten signature would be valid.
     Keep,
-}
-
-/// Parses the item as a function, or says why it is not one.
-pub(crate) fn function(item: TokenStream) -> Result<ItemFn, syn::Error> {
-    if let Ok(function) = syn::parse2::<ItemFn>(item.clone()) {
-        return Ok(function);
-    }
-    if let Ok(declaration) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
-        if declaration.default.is_none() {
-            let sig = &declaration.sig;
-            return Err(syn::Error::new_spanned(
-                quote!(#sig),
-                "#[traced_spawn] needs a function body: put it on the method of the impl, \
-                 not on the trait's declaration",
-            ));
-        }
-    }
-    let head = match syn::parse2::<Item>(item.clone()) {
-        Ok(item) => item_head(&item),
-        Err(_) => item,
-    };
-    let message = "#[traced_spawn] can only be applied to functions";
-    Err(if head.is_empty() {
-        syn::Error::new(Span::call_site(), message)
-    } else {
-        syn::Error::new_spanned(head, message)
-    })
-}
-
-/// The tokens that name an item (`struct Foo`, `impl Trait for Type`), for a short error span.
-fn item_head(item: &Item) -> TokenStream {
-    match item {
-        Item::Const(item) => {
-            let (keyword, ident) = (&item.const_token, &item.ident);
-            quote!(#keyword #ident)
-        }
-        Item::Enum(item) => {
-            let (keyword, ident) = (&item.enum_token, &item.ident);
-            quote!(#keyword #ident)
-        }
-        Item::Impl(item) => {
-            let (keyword, self_ty) = (&item.impl_token, &item.self_ty);
-            quote!(#keyword #self_ty)
-        }
-        Item::Mod(item) => {
-            let (keyword, ident) = (&item.mod_token, &item.ident);
-            quote!(#keyword #ident)
-        }
-        Item::Static(item) => {
-            let (keyword, ident) = (&item.static_token, &item.ident);
-            quote!(#keyword #ident)
-        }
-        Item::Struct(item) => {
-            let (keyword, ident) = (&item.struct_token, &item.ident);
-            quote!(#keyword #ident)
-        }
-        Item::Trait(item) => {
-            let (keyword, ident) = (&item.trait_token, &item.ident);
-            quote!(#keyword #ident)
-        }
-        Item::Type(item) => {
-            let (keyword, ident) = (&item.type_token, &item.ident);
-            quote!(#keyword #ident)
-        }
-        Item::Union(item) => {
-            let (keyword, ident) = (&item.union_token, &item.ident);
-            quote!(#keyword #ident)
-        }
-        Item::Use(item) => item.use_token.to_token_stream(),
-        Item::Macro(item) => item.mac.path.to_token_stream(),
-        other => other.to_token_stream(),
-    }
-}
-
-/// Settles the options against the function; a misplaced option is reported and ignored.
-pub(crate) fn plan(args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
-    let is_async = sig.asyncness.is_some();
-    let executor = match args.executor {
-        None if is_async => Executor::Task,
-        None => Executor::Thread,
-        Some(option) => match (option.value, is_async) {
-            (ExecutorOption::Local, true) => Executor::Local,
-            (ExecutorOption::Blocking, false) => Executor::Blocking,
-            (ExecutorOption::Rayon, false) => Executor::Rayon,
-            (ExecutorOption::Spawner(path), _) => Executor::Spawner(path),
-            (ExecutorOption::Blocking, true) => {
-                errors.push(syn::Error::new_spanned(
-                    option.tokens,
-                    "`blocking` runs a sync fn on tokio's blocking pool, but this fn is async: \
-                     remove `blocking` (an async fn runs with `tokio::spawn`) or make the fn sync",
-                ));
-                Executor::Task
-            }
-            (ExecutorOption::Rayon, true) => {
-                errors.push(syn::Error::new_spanned(
-                    option.tokens,
-                    "`rayon` runs a sync fn on rayon's thread pool, but this fn is async: \
-                     remove `rayon` (an async fn runs with `tokio::spawn`) or make the fn sync",
-                ));
-                Executor::Task
-            }
-            (ExecutorOption::Local, false) => {
-                errors.push(syn::Error::new_spanned(
-                    option.tokens,
-                    "`local` spawns an async fn with `tokio::task::spawn_local`, but this fn is sync: \
-                     make it an `async fn`, or remove `local` to run it on a new thread",
-                ));
-                Executor::Thread
-            }
-        },
-    };
-
-    let thread_name = match (&executor, args.thread_name) {
-        (Executor::Thread, Some(thread_name)) => Some(thread_name.value),
-        (Executor::Thread, None) => {
-            let ident = &sig.ident;
-            Some(LitStr::new(&ident.unraw().to_string(), ident.span()))
-        }
-        (_, None) => None,
-        (executor, Some(thread_name)) => {
-            let message = if is_async {
-                "`thread_name` names the new std thread of a sync fn, but this async fn runs as a \
-                 task on the runtime's threads: remove `thread_name`"
-                    .to_owned()
-            } else {
-                format!(
-                    "`thread_name` names the new std thread of the default executor, but with \
-                     `{}` the executor chooses the thread: remove `thread_name`",
-                    executor_keyword(executor)
-                )
-            };
-            errors.push(syn::Error::new_spanned(thread_name.tokens, message));
-            None
-        }
-    };
-
-    let op = args
-        .op
-        .unwrap_or_else(|| LitStr::new(executor.default_op(), Span::call_site()));
-    let krate = args
-        .krate
-        .map_or_else(|| quote!(::traced_spawn), |path| path.to_token_stream());
-    Plan {
-        executor,
-        name: args.name,
-        op,
-        thread_name,
-        krate,
-        capture_err: args.err,
-    }
-}
-
-fn executor_keyword(executor: &Executor) -> &'static str {
-    match executor {
-        Executor::Thread | Executor::Task => "the default executor",
-        Executor::Blocking => "blocking",
-        Executor::Local => "local",
-        Executor::Rayon => "rayon",
-        Executor::Spawner(_) => "spawner",
-    }
 }
 
 /// Checks what the signature may contain; reports each problem at its token.
@@ -398,31 +204,18 @@ fn borrow_error(borrow: &Borrow<'_>, who: &str, runs: &str) -> syn::Error {
 
 /// The `ref` keywords of a parameter pattern.
 fn ref_bindings(pat: &Pat) -> Vec<&syn::token::Ref> {
-    let mut found = Vec::new();
-    let mut stack = vec![pat];
-    while let Some(pat) = stack.pop() {
-        match pat {
-            Pat::Ident(ident) => {
-                if let Some(by_ref) = &ident.by_ref {
-                    found.push(by_ref);
-                }
-                if let Some((_, subpat)) = &ident.subpat {
-                    stack.push(subpat);
-                }
+    struct Refs<'a>(Vec<&'a syn::token::Ref>);
+    impl<'a> Visit<'a> for Refs<'a> {
+        fn visit_pat_ident(&mut self, ident: &'a PatIdent) {
+            if let Some(by_ref) = &ident.by_ref {
+                self.0.push(by_ref);
             }
-            Pat::Tuple(tuple) => stack.extend(&tuple.elems),
-            Pat::TupleStruct(tuple) => stack.extend(&tuple.elems),
-            Pat::Slice(slice) => stack.extend(&slice.elems),
-            Pat::Struct(structure) => stack.extend(structure.fields.iter().map(|f| &*f.pat)),
-            Pat::Paren(paren) => stack.push(&paren.pat),
-            Pat::Reference(reference) => stack.push(&reference.pat),
-            Pat::Type(typed) => stack.push(&typed.pat),
-            Pat::Or(or) => stack.extend(&or.cases),
-            _ => {}
+            visit::visit_pat_ident(self, ident);
         }
     }
-    found.reverse();
-    found
+    let mut refs = Refs(Vec::new());
+    refs.visit_pat(pat);
+    refs.0
 }
 
 pub(crate) fn strip_parens(ty: &Type) -> &Type {
@@ -444,4 +237,52 @@ pub(crate) fn contains_impl_trait(ty: &Type) -> bool {
         })
     }
     scan(ty.to_token_stream())
+}
+
+/// Checks the attributes left below `#[traced_spawn]`: a second `#[traced_spawn]` is reported and
+/// removed (the fn is rewritten once), `#[instrument]` is reported where it stands.
+pub(crate) fn attributes(attrs: &mut Vec<Attribute>, errors: &mut Errors) {
+    attrs.retain(|attr| {
+        let Some(name) = attr.path().segments.last().map(|segment| &segment.ident) else {
+            return true;
+        };
+        if name == "traced_spawn" {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                "#[traced_spawn] is applied twice: the call would spawn a thread or task that \
+                 only spawns another one; remove this one",
+            ));
+            return false;
+        }
+        if name == "instrument" {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                "`#[instrument]` below #[traced_spawn] instruments the call that spawns, not the \
+                 work: it would time only the spawning. Move it above `#[traced_spawn]`, so its \
+                 span is entered inside the continuation, around the body",
+            ));
+        }
+        true
+    });
+}
+
+/// A method already rewritten by `#[async_trait]` (its signature carries `'async_trait`): it
+/// returns a boxed future, which the attribute cannot turn into a spawn.
+pub(crate) fn async_trait_method(sig: &Signature) -> Option<syn::Error> {
+    let mentions = |tokens: TokenStream| tokens.to_string().contains("'async_trait");
+    let rewritten = sig
+        .generics
+        .lifetimes()
+        .any(|param| param.lifetime.ident == "async_trait")
+        || mentions(sig.output.to_token_stream());
+    rewritten.then(|| {
+        syn::Error::new_spanned(
+            &sig.ident,
+            "#[traced_spawn] cannot rewrite a method of an `#[async_trait]` impl: async-trait has \
+             already turned it into a fn that returns a boxed future. Either call a free \
+             `#[traced_spawn]` fn from the method, or declare the trait method as returning the \
+             handle (`fn method(self) -> tokio::task::JoinHandle<R>`, no `#[async_trait]`) and put \
+             #[traced_spawn] on an `async fn` in the impl",
+        )
+    })
 }

@@ -8,6 +8,8 @@ use proc_macro2::{TokenStream, TokenTree};
 use crate::expand::expand;
 
 const WORK: &str = "fn work(x: u32) -> u32 { x }";
+/// A fn the `err` option fits.
+const FALLIBLE: &str = "fn work(x: u32) -> Result<u32, E> { Ok(x) }";
 
 struct Expansion {
     /// The output with all whitespace removed, for substring checks.
@@ -177,8 +179,8 @@ fn duplicate_option_points_at_the_second() {
         "duplicate option `name`: each option can be given once",
         "name = \"second\"",
     );
-    expansion.assert_has("name: \"first\"");
-    run("err, err", WORK).assert_error("duplicate option `err`", "err");
+    expansion.assert_has("name: ::traced_spawn::__private::std::borrow::Cow::Borrowed(\"first\")");
+    run("err, err", FALLIBLE).assert_error("duplicate option `err`", "err");
     run("crate = a, crate = b", WORK).assert_error("duplicate option `crate`", "crate = b");
 }
 
@@ -249,7 +251,7 @@ fn flag_with_a_value() {
         "`err` is a flag and takes no value: write `err` alone, or leave it out",
         "err = true",
     );
-    expansion.assert_has("capture_err: false");
+    expansion.assert_has(".__traced_spawn_verdict(false)");
     run("blocking(1)", WORK).assert_error("`blocking` is a flag", "blocking(1)");
     run("rayon = \"global\"", WORK).assert_error("`rayon` is a flag", "rayon = \"global\"");
 }
@@ -258,8 +260,8 @@ fn flag_with_a_value() {
 fn missing_comma_keeps_both_sides_where_possible() {
     let expansion = run("name = \"a\" op = \"b\"", WORK);
     expansion.assert_error("expected `,` after `name = \"...\"`", "op = \"b\"");
-    expansion.assert_has("name: \"a\"");
-    run("err blocking", WORK).assert_error("expected `,` after `err`", "blocking");
+    expansion.assert_has("name: ::traced_spawn::__private::std::borrow::Cow::Borrowed(\"a\")");
+    run("err blocking", FALLIBLE).assert_error("expected `,` after `err`", "blocking");
     run("crate = ts name = \"x\"", WORK)
         .assert_error("expected `,` after `crate = ", "name = \"x\"");
 }
@@ -287,7 +289,7 @@ fn separators_and_trailing_commas() {
     run("name = \"a\",", WORK).assert_no_errors();
     run("", WORK).assert_no_errors();
     run(",", WORK).assert_error("expected one of:", ",");
-    run("name = \"a\",, err", WORK).assert_error("expected one of:", ",");
+    run("name = \"a\",, err", FALLIBLE).assert_error("expected one of:", ",");
 }
 
 #[test]
@@ -300,7 +302,8 @@ fn two_executors_point_at_the_second() {
     expansion.assert_spawns("blocking");
     run("rayon, spawner = MySpawner", WORK)
         .assert_error("`spawner` conflicts with `rayon`", "spawner = MySpawner");
-    run("blocking, err, blocking", WORK).assert_error("duplicate option `blocking`", "blocking");
+    run("blocking, err, blocking", FALLIBLE)
+        .assert_error("duplicate option `blocking`", "blocking");
 }
 
 #[test]
@@ -609,13 +612,14 @@ fn sync_fn_expansion() {
     expansion.assert_has(
         "::traced_spawn::__private::Spec { name: { fn __traced_spawn_here() {} \
          ::traced_spawn::__private::fn_path(::core::any::type_name_of_val(&__traced_spawn_here)) }, \
-         op: \"thread\", thread_name: ::core::option::Option::Some(\"add\"), capture_err: false, }",
+         op: ::core::option::Option::None, thread_name: ::core::option::Option::None, \
+         fn_name: \"add\", }",
     );
     expansion.assert_has("move || -> u32 { let a = a; let mut b = b; b += a; b }");
     expansion.assert_has(
-        "|__traced_spawn_output: &u32| { use ::traced_spawn::__private::{ErrorVerdict as _, \
-         OtherVerdict as _, ResultVerdict as _}; \
-         (&&&::traced_spawn::__private::Probe(__traced_spawn_output))\
+        "|__traced_spawn_output: &u32| { use ::traced_spawn::__private::{DebugVerdict as _, \
+         DerefErrorVerdict as _, ErrorVerdict as _, OtherVerdict as _, ResultVerdict as _, }; \
+         (&&&&&::traced_spawn::__private::Probe(__traced_spawn_output))\
          .__traced_spawn_verdict(false) }",
     );
 }
@@ -637,7 +641,8 @@ fn async_fn_expansion() {
         "fn fetch(id: u64) -> ::traced_spawn::__private::tokio::task::JoinHandle<Result<u64, E>>",
     );
     expansion.assert_has("::traced_spawn::__private::task(");
-    expansion.assert_has("op: \"task\", thread_name: ::core::option::Option::None,");
+    expansion
+        .assert_has("op: ::core::option::Option::None, thread_name: ::core::option::Option::None,");
     expansion.assert_has(
         "async move { let id = id; if let ::core::option::Option::Some(__traced_spawn_ret) = \
          ::core::option::Option::None::<Result<u64, E>> { return __traced_spawn_ret; } Ok(id) }",
@@ -707,11 +712,12 @@ fn fn_attributes_and_generics_are_kept() {
 fn options_reach_the_spec() {
     let expansion = run(
         "name = \"slack.reply\", op = \"queue.process\", thread_name = \"reply\", err",
-        WORK,
+        "fn work(x: u32) -> Result<u32, E> { Ok(x) }",
     );
     expansion.assert_has(
-        "Spec { name: \"slack.reply\", op: \"queue.process\", thread_name: \
-         ::core::option::Option::Some(\"reply\"), capture_err: true, }",
+        "Spec { name: ::traced_spawn::__private::std::borrow::Cow::Borrowed(\"slack.reply\"), op: \
+         ::core::option::Option::Some(\"queue.process\"), thread_name: \
+         ::core::option::Option::Some(\"reply\"), fn_name: \"work\", }",
     );
     expansion.assert_lacks("fn_path");
     expansion.assert_has(".__traced_spawn_verdict(true)");
@@ -719,7 +725,8 @@ fn options_reach_the_spec() {
 
 #[test]
 fn raw_identifier_thread_name() {
-    run("", "fn r#type() {}").assert_has("thread_name: ::core::option::Option::Some(\"type\")");
+    // The runtime names the thread after `fn_name`, written without `r#`.
+    run("", "fn r#type() {}").assert_has("fn_name: \"type\"");
 }
 
 #[test]
@@ -734,28 +741,17 @@ fn crate_path_replaces_traced_spawn() {
 #[test]
 fn executors() {
     let cases = [
-        (
-            "blocking",
-            "fn",
-            "blocking",
-            "tokio::task::JoinHandle<u32>",
-            "task.blocking",
-        ),
-        ("rayon", "fn", "rayon", "RayonHandle<u32>", "task.rayon"),
-        (
-            "local",
-            "async fn",
-            "local",
-            "tokio::task::JoinHandle<u32>",
-            "task.local",
-        ),
+        ("blocking", "fn", "blocking", "tokio::task::JoinHandle<u32>"),
+        ("rayon", "fn", "rayon", "RayonHandle<u32>"),
+        ("local", "async fn", "local", "tokio::task::JoinHandle<u32>"),
     ];
-    for (option, kind, function, handle, op) in cases {
+    for (option, kind, function, handle) in cases {
         let expansion = run(option, &format!("{kind} work(x: u32) -> u32 {{ x }}"));
         expansion.assert_no_errors();
         expansion.assert_spawns(function);
         expansion.assert_has(&format!("-> ::traced_spawn::__private::{handle}"));
-        expansion.assert_has(&format!("op: \"{op}\""));
+        // The op is the runtime's default for the executor.
+        expansion.assert_has("op: ::core::option::Option::None");
         expansion.assert_has("thread_name: ::core::option::Option::None");
     }
     // A local task stays on its thread: arguments need to be `'static` only.
@@ -771,7 +767,7 @@ fn spawner_expansion() {
     expansion.assert_has(
         "::traced_spawn::__private::spawner(::core::marker::PhantomData::<my::Spawner>,",
     );
-    expansion.assert_has("op: \"task\"");
+    expansion.assert_has("op: ::core::option::Option::None");
     let expansion = run("spawner = my::Spawner", "async fn work() {}");
     expansion.assert_has("-> <my::Spawner as ::traced_spawn::__private::SpawnFuture>::Handle<()>");
     expansion.assert_has("::traced_spawn::__private::spawner_task(");

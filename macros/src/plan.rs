@@ -1,0 +1,158 @@
+//! Settles the options against the function: which executor runs the body, and which options
+//! fit it. A misplaced option is reported at its tokens and ignored, so the rewrite goes on.
+//! Defaults that do not depend on the syntax (the op of each executor, the thread name) are the
+//! runtime's: an option left unset is passed on as `None`.
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens as _};
+use syn::{LitStr, ReturnType, Signature, Type};
+
+use crate::args::{Args, ExecutorOption};
+use crate::checks::strip_parens;
+use crate::errors::Errors;
+
+/// Where the body runs.
+pub(crate) enum Executor {
+    /// Sync fn, default: a new std thread.
+    Thread,
+    /// Async fn, default: `tokio::spawn`.
+    Task,
+    Blocking,
+    Local,
+    Rayon,
+    Spawner(syn::Path),
+}
+
+impl Executor {
+    /// Whether the executor is tokio's, which needs a runtime at the call.
+    pub(crate) fn is_tokio(&self) -> bool {
+        matches!(self, Executor::Task | Executor::Blocking | Executor::Local)
+    }
+}
+
+/// The settled options: what the expansion generates.
+pub(crate) struct Plan {
+    pub(crate) executor: Executor,
+    /// `None`: computed at run time from the function's path.
+    pub(crate) name: Option<LitStr>,
+    /// `None`: the executor's default op, decided by the runtime.
+    pub(crate) op: Option<LitStr>,
+    /// Only for [`Executor::Thread`]; `None`: the fn's name, decided by the runtime.
+    pub(crate) thread_name: Option<LitStr>,
+    pub(crate) krate: TokenStream,
+    pub(crate) capture_err: bool,
+}
+
+/// Settles the options against the function; a misplaced option is reported and ignored.
+pub(crate) fn plan(args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
+    let is_async = sig.asyncness.is_some();
+    let executor = match args.executor {
+        None if is_async => Executor::Task,
+        None => Executor::Thread,
+        Some(option) => match (option.value, is_async) {
+            (ExecutorOption::Local, true) => Executor::Local,
+            (ExecutorOption::Blocking, false) => Executor::Blocking,
+            (ExecutorOption::Rayon, false) => Executor::Rayon,
+            (ExecutorOption::Spawner(path), _) => Executor::Spawner(path),
+            (ExecutorOption::Blocking, true) => {
+                errors.push(syn::Error::new_spanned(
+                    option.tokens,
+                    "`blocking` runs a sync fn on tokio's blocking pool, but this fn is async: \
+                     remove `blocking` (an async fn runs with `tokio::spawn`) or make the fn sync",
+                ));
+                Executor::Task
+            }
+            (ExecutorOption::Rayon, true) => {
+                errors.push(syn::Error::new_spanned(
+                    option.tokens,
+                    "`rayon` runs a sync fn on rayon's thread pool, but this fn is async: \
+                     remove `rayon` (an async fn runs with `tokio::spawn`) or make the fn sync",
+                ));
+                Executor::Task
+            }
+            (ExecutorOption::Local, false) => {
+                errors.push(syn::Error::new_spanned(
+                    option.tokens,
+                    "`local` spawns an async fn with `tokio::task::spawn_local`, but this fn is sync: \
+                     make it an `async fn`, or remove `local` to run it on a new thread",
+                ));
+                Executor::Thread
+            }
+        },
+    };
+
+    let thread_name = match (&executor, args.thread_name) {
+        (Executor::Thread, Some(thread_name)) => Some(thread_name.value),
+        (_, None) => None,
+        (executor, Some(thread_name)) => {
+            let message = if is_async {
+                "`thread_name` names the new std thread of a sync fn, but this async fn runs as a \
+                 task on the runtime's threads: remove `thread_name`"
+                    .to_owned()
+            } else {
+                format!(
+                    "`thread_name` names the new std thread of the default executor, but with \
+                     `{}` the executor chooses the thread: remove `thread_name`",
+                    executor_keyword(executor)
+                )
+            };
+            errors.push(syn::Error::new_spanned(thread_name.tokens, message));
+            None
+        }
+    };
+
+    let capture_err = match args.err {
+        Some(err) => match not_a_result(&sig.output) {
+            Some(found) => {
+                errors.push(syn::Error::new_spanned(
+                    err,
+                    format!(
+                        "`err` captures the `Err` of a `Result`, but `{}` returns {found}: remove \
+                         `err`, or return a `Result` (or an alias whose name ends in `Result`)",
+                        sig.ident
+                    ),
+                ));
+                false
+            }
+            None => true,
+        },
+        None => false,
+    };
+    let krate = args
+        .krate
+        .map_or_else(|| quote!(::traced_spawn), |path| path.to_token_stream());
+    Plan {
+        executor,
+        name: args.name,
+        op: args.op,
+        thread_name,
+        krate,
+        capture_err,
+    }
+}
+
+fn executor_keyword(executor: &Executor) -> &'static str {
+    match executor {
+        Executor::Thread | Executor::Task => "the default executor",
+        Executor::Blocking => "blocking",
+        Executor::Local => "local",
+        Executor::Rayon => "rayon",
+        Executor::Spawner(_) => "spawner",
+    }
+}
+
+/// What the fn returns instead of a `Result`, or `None` when it returns one: a path whose last
+/// segment ends in `Result` (`Result`, `io::Result`, `anyhow::Result`, an alias `BotResult`).
+fn not_a_result(output: &ReturnType) -> Option<String> {
+    let ReturnType::Type(_, ty) = output else {
+        return Some("`()`".to_owned());
+    };
+    if let Type::Path(path) = strip_parens(ty) {
+        if let Some(last) = path.path.segments.last() {
+            if last.ident.to_string().ends_with("Result") {
+                return None;
+            }
+        }
+    }
+    Some(format!("`{}`", ty.to_token_stream()))
+}

@@ -1,0 +1,4 @@
+//! Unit and property tests of the expansion, on `proc_macro2` token streams.
+
+mod expand;
+mod fuzz;
