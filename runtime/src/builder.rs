@@ -12,32 +12,113 @@ use crate::verdict::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure};
 /// Default op of a continuation on a std thread.
 ///
 /// ```
-/// assert_eq!(traced_spawn::OP_THREAD, "thread");
+/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
+/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
+/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
+/// #     items.find_map(|item| match item {
+/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
+/// #             _ => None,
+/// #         },
+/// #         _ => None,
+/// #     })
+/// #     .expect("one transaction")
+/// # }
+/// let trace = sent(|| traced_spawn::Builder::new("job").spawn_thread(|| ()).join().unwrap());
+/// assert_eq!(trace.op.as_deref(), Some(traced_spawn::OP_THREAD));
 /// ```
 pub const OP_THREAD: &str = "thread";
 /// Default op of a continuation on a tokio task (and on a custom [`Spawn`]/[`SpawnFuture`]
 /// executor).
 ///
 /// ```
-/// assert_eq!(traced_spawn::OP_TASK, "task");
+/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
+/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
+/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
+/// #     items.find_map(|item| match item {
+/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
+/// #             _ => None,
+/// #         },
+/// #         _ => None,
+/// #     })
+/// #     .expect("one transaction")
+/// # }
+/// # let rt = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+/// let trace = sent(|| rt.block_on(async {
+///     traced_spawn::Builder::new("job").spawn_task(async {}).await.unwrap()
+/// }));
+/// assert_eq!(trace.op.as_deref(), Some(traced_spawn::OP_TASK));
 /// ```
 pub const OP_TASK: &str = "task";
 /// Default op of a continuation on tokio's blocking pool.
 ///
 /// ```
-/// assert_eq!(traced_spawn::OP_BLOCKING, "task.blocking");
+/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
+/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
+/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
+/// #     items.find_map(|item| match item {
+/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
+/// #             _ => None,
+/// #         },
+/// #         _ => None,
+/// #     })
+/// #     .expect("one transaction")
+/// # }
+/// # let rt = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+/// let trace = sent(|| rt.block_on(async {
+///     traced_spawn::Builder::new("job").spawn_blocking(|| ()).await.unwrap()
+/// }));
+/// assert_eq!(trace.op.as_deref(), Some(traced_spawn::OP_BLOCKING));
 /// ```
 pub const OP_BLOCKING: &str = "task.blocking";
 /// Default op of a continuation on a tokio `LocalSet`.
 ///
 /// ```
-/// assert_eq!(traced_spawn::OP_LOCAL, "task.local");
+/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
+/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
+/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
+/// #     items.find_map(|item| match item {
+/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
+/// #             _ => None,
+/// #         },
+/// #         _ => None,
+/// #     })
+/// #     .expect("one transaction")
+/// # }
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let local = tokio::task::LocalSet::new();
+/// let trace = sent(|| local.block_on(&rt, async {
+///     traced_spawn::Builder::new("job").spawn_local(async {}).await.unwrap()
+/// }));
+/// assert_eq!(trace.op.as_deref(), Some(traced_spawn::OP_LOCAL));
 /// ```
 pub const OP_LOCAL: &str = "task.local";
 /// Default op of a continuation on rayon's global pool.
 ///
-/// ```
-/// assert_eq!(traced_spawn::OP_RAYON, "task.rayon");
+#[cfg_attr(feature = "rayon", doc = "```")]
+#[cfg_attr(not(feature = "rayon"), doc = "```ignore")]
+/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
+/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
+/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
+/// #     items.find_map(|item| match item {
+/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
+/// #             _ => None,
+/// #         },
+/// #         _ => None,
+/// #     })
+/// #     .expect("one transaction")
+/// # }
+/// let trace = sent(|| traced_spawn::Builder::new("job").spawn_rayon(|| ()).join().unwrap());
+/// assert_eq!(trace.op.as_deref(), Some(traced_spawn::OP_RAYON));
 /// ```
 pub const OP_RAYON: &str = "task.rayon";
 

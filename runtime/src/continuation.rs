@@ -15,25 +15,86 @@ use crate::verdict::Verdict;
 /// rebuilt from headers or serde, it counts from the rebuild.
 ///
 /// ```
-/// assert_eq!(traced_spawn::QUEUE_DELAY_KEY, "spawn.queue_delay_ms");
+/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
+/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
+/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
+/// #     items.find_map(|item| match item {
+/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
+/// #             _ => None,
+/// #         },
+/// #         _ => None,
+/// #     })
+/// #     .expect("one transaction")
+/// # }
+/// let trace = sent(|| traced_spawn::Builder::new("job").spawn_thread(|| ()).join().unwrap());
+/// let queued_ms = trace.data[traced_spawn::QUEUE_DELAY_KEY].as_f64().unwrap();
+/// assert!(queued_ms >= 0.0);
 /// ```
 pub const QUEUE_DELAY_KEY: &str = "spawn.queue_delay_ms";
 /// Data key of the executing thread's id: the number of its `ThreadId`, as a string.
 ///
 /// ```
-/// assert_eq!(traced_spawn::THREAD_ID_KEY, "thread.id");
+/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
+/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
+/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
+/// #     items.find_map(|item| match item {
+/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
+/// #             _ => None,
+/// #         },
+/// #         _ => None,
+/// #     })
+/// #     .expect("one transaction")
+/// # }
+/// let trace = sent(|| traced_spawn::Builder::new("job").spawn_thread(|| ()).join().unwrap());
+/// let id: u64 = trace.data[traced_spawn::THREAD_ID_KEY].as_str().unwrap().parse().unwrap();
+/// assert!(id > 0);
 /// ```
 pub const THREAD_ID_KEY: &str = "thread.id";
 /// Data key of the executing thread's name, when it has one.
 ///
 /// ```
-/// assert_eq!(traced_spawn::THREAD_NAME_KEY, "thread.name");
+/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
+/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
+/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
+/// #     items.find_map(|item| match item {
+/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
+/// #             _ => None,
+/// #         },
+/// #         _ => None,
+/// #     })
+/// #     .expect("one transaction")
+/// # }
+/// let trace = sent(|| {
+///     let job = traced_spawn::Builder::new("job").thread_name("reply-worker");
+///     job.spawn_thread(|| ()).join().unwrap()
+/// });
+/// assert_eq!(trace.data[traced_spawn::THREAD_NAME_KEY], "reply-worker");
 /// ```
 pub const THREAD_NAME_KEY: &str = "thread.name";
 /// `origin` of every continuation transaction: Sentry shows it as automatic instrumentation.
 ///
 /// ```
-/// assert_eq!(traced_spawn::ORIGIN, "auto.function.traced_spawn");
+/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
+/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
+/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
+/// #     items.find_map(|item| match item {
+/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
+/// #             _ => None,
+/// #         },
+/// #         _ => None,
+/// #     })
+/// #     .expect("one transaction")
+/// # }
+/// let trace = sent(|| traced_spawn::Builder::new("job").spawn_thread(|| ()).join().unwrap());
+/// assert_eq!(trace.origin.as_deref(), Some(traced_spawn::ORIGIN));
 /// ```
 pub const ORIGIN: &str = "auto.function.traced_spawn";
 

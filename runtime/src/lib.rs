@@ -6,20 +6,6 @@
 //! a **continuation transaction** (same trace id, parent = the caller's active span, same sampling
 //! decision) in a hub forked from the caller's.
 //!
-//! ```
-//! use traced_spawn::traced_spawn;
-//!
-//! #[traced_spawn]
-//! fn send_generated_response(channel: String, question: String) -> Result<usize, std::fmt::Error> {
-//!     // runs on a new std thread, inside a continuation transaction
-//!     Ok(channel.len() + question.len())
-//! }
-//!
-//! let handle: std::thread::JoinHandle<Result<usize, std::fmt::Error>> =
-//!     send_generated_response("C1".into(), "why?".into());
-//! assert_eq!(handle.join().unwrap(), Ok(6));
-//! ```
-//!
 //! Without the macro: [`Builder`] spawns or runs a continuation, [`TraceContext`] captures a
 //! context to continue later (in a pool worker, a channel consumer), [`Continued`] wraps a future.
 //!
@@ -34,6 +20,10 @@
 //! | origin | `auto.function.traced_spawn` ([`ORIGIN`]) |
 //!
 //! Argument and return values are never recorded.
+//!
+//! # `#[traced_spawn]`
+//!
+#![doc = include_str!("docs/traced_spawn.md")]
 #![warn(missing_docs)]
 
 mod builder;
@@ -65,27 +55,5 @@ pub use rayon_handle::RayonHandle;
 pub use spawn::{Spawn, SpawnFuture};
 pub use verdict::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure, Verdict};
 
-/// Rewrites a function so that calling it spawns its body as a continuation of the caller's trace
-/// and returns the join handle at once.
-///
-/// Options, any order, each at most once: `name = "..."`, `op = "..."`, `thread_name = "..."`,
-/// `blocking`, `local`, `rayon`, `spawner = Type`, `err`, `crate = path` (see the README's table).
-///
-/// ```
-/// use traced_spawn::traced_spawn;
-///
-/// #[traced_spawn(name = "bot.reply", err)]
-/// fn reply(channel: String) -> Result<String, std::fmt::Error> {
-///     Ok(format!("posted to {channel}"))
-/// }
-///
-/// #[traced_spawn]
-/// async fn typing(channel: String) -> usize {
-///     channel.len()
-/// }
-///
-/// assert_eq!(reply("C1".into()).join().unwrap(), Ok("posted to C1".to_owned()));
-/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-/// assert_eq!(rt.block_on(async { typing("C1".into()).await.unwrap() }), 2);
-/// ```
+#[doc(inline)]
 pub use traced_spawn_macros::traced_spawn;

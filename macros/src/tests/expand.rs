@@ -914,3 +914,84 @@ fn garbage_options_never_panic() {
         }
     }
 }
+
+#[test]
+fn applied_twice_points_at_the_second_and_expands_once() {
+    let expansion = run(
+        "",
+        "#[traced_spawn(name = \"x\")] fn work(x: u32) -> u32 { x }",
+    );
+    expansion.assert_error(
+        "#[traced_spawn] is applied twice",
+        "#[traced_spawn(name = \"x\")]",
+    );
+    expansion.assert_lacks("#[traced_spawn(name");
+    run("", "#[traced_spawn::traced_spawn] fn work() {}").assert_error(
+        "#[traced_spawn] is applied twice",
+        "#[traced_spawn::traced_spawn]",
+    );
+}
+
+#[test]
+fn instrument_below_is_an_error_at_it() {
+    run("", "#[tracing::instrument(skip_all)] fn work() {}").assert_error(
+        "`#[instrument]` below #[traced_spawn] instruments the call that spawns",
+        "#[tracing::instrument(skip_all)]",
+    );
+    run("", "#[instrument] async fn work() {}")
+        .assert_error("Move it above `#[traced_spawn]`", "#[instrument]");
+}
+
+#[test]
+fn err_needs_a_result() {
+    run("err", WORK).assert_error(
+        "`err` captures the `Err` of a `Result`, but `work` returns `u32`",
+        "err",
+    );
+    run("name = \"x\", err", "fn work() {}").assert_error("but `work` returns `()`", "err");
+    for output in [
+        "Result<(), E>",
+        "io::Result<()>",
+        "anyhow::Result<u8>",
+        "BotResult",
+    ] {
+        run("err", &format!("fn work() -> {output} {{ todo!() }}")).assert_no_errors();
+    }
+}
+
+#[test]
+fn async_trait_methods_are_explained() {
+    let expansion = run(
+        "",
+        "fn respond<'async_trait>(self) -> Pin<Box<dyn Future<Output = usize> + Send + \
+         'async_trait>> where Self: 'async_trait { Box::pin(async move { 1 }) }",
+    );
+    expansion.assert_error(
+        "#[traced_spawn] cannot rewrite a method of an `#[async_trait]` impl",
+        "respond",
+    );
+    expansion.assert_lacks("__private");
+}
+
+#[test]
+fn body_with_a_syntax_error_is_passed_through_without_an_error_of_ours() {
+    let expansion = run("", "fn work(x: u32) -> u32 { let y = x +; y }");
+    expansion.assert_no_errors();
+    expansion.assert_has("-> ::traced_spawn::__private::std::thread::JoinHandle<u32>");
+    expansion.assert_has("let y = x + ; y");
+}
+
+#[test]
+fn tokio_executors_track_the_caller() {
+    run("", "async fn work() {}").assert_has("#[track_caller]");
+    run("blocking", "fn work() {}").assert_has("#[track_caller]");
+    run("", "fn work() {}").assert_lacks("#[track_caller]");
+    // Not twice when the user wrote it.
+    let expansion = run("", "#[track_caller] async fn work() {}");
+    assert_eq!(
+        expansion.code.matches("track_caller").count(),
+        1,
+        "{}",
+        expansion.code
+    );
+}
