@@ -1,5 +1,7 @@
 // Runs Spotlight (https://spotlightjs.com), a local receiver of the Sentry protocol, for the
-// end-to-end test of traced-spawn. Started by start.sh; usage: node server.mjs PORT PORT_FILE
+// end-to-end test of traced-spawn, and its UI for a developer (http://127.0.0.1:PORT/, served
+// from the installed package: no network needed). Started by start.sh; usage:
+// node server.mjs PORT PORT_FILE
 //
 // Spotlight is started through its library export `setupSpotlight` rather than its CLI: the CLI
 // reports its own telemetry to an outside host, the library does not. One adjustment, made here,
@@ -9,7 +11,9 @@
 // `Content-Type: application/x-sentry-envelope` is answered 200 and dropped, as shipped, and idle
 // keep-alive connections are closed after 5 s (Node's default), as shipped.
 import http from "node:http";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const HOST = "127.0.0.1";
 
@@ -30,7 +34,18 @@ http.Server.prototype.listen = function (...args) {
 
 // Imported only now, so that the patch above is in place.
 const { setupSpotlight } = await import("@spotlightjs/spotlight");
-const server = await setupSpotlight({ port, isStandalone: true });
+// The UI's files, read as Spotlight's own CLI reads them (its manifest lists them).
+// (The package's main module is dist/server/main.js.)
+const main = fileURLToPath(import.meta.resolve("@spotlightjs/spotlight"));
+const uiDir = join(dirname(main), "..", "ui");
+const filesToServe = Object.create(null);
+filesToServe["index.html"] = readFileSync(join(uiDir, "index.html"));
+for (const entry of Object.values(JSON.parse(readFileSync(join(uiDir, "manifest.json"))))) {
+  if (entry && typeof entry.file === "string") {
+    filesToServe[entry.file] = readFileSync(join(uiDir, entry.file));
+  }
+}
+const server = await setupSpotlight({ port, isStandalone: true, basePath: uiDir, filesToServe });
 if (!server) {
   console.error(`Spotlight did not start: something already answers on ${HOST}:${port}`);
   process.exit(1);

@@ -293,8 +293,9 @@ impl Reporter {
     pub fn print_trees(&self) -> Vec<Trace> {
         let traces = self.traces();
         let layout = Layout::from_env();
-        for trace in &traces {
-            println!("{}", trace.render(&layout));
+        for (i, trace) in traces.iter().enumerate() {
+            let gap = if i == 0 { "" } else { "\n" };
+            print!("{gap}{}", trace.render(&layout));
         }
         traces
     }

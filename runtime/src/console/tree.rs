@@ -180,8 +180,9 @@ impl Node {
         self.start + duration
     }
 
-    /// The node's text in the tree, without the branch prefix.
-    pub(crate) fn line(&self) -> String {
+    /// The node's text in the tree, without the branch prefix: what it is (kind, op, name,
+    /// duration, status), and the details a narrow line can do without (thread, queue delay).
+    pub(crate) fn line(&self) -> (String, String) {
         let mut line = match self.kind {
             NodeKind::Transaction => format!("tx   {}  {}", self.op, self.name),
             NodeKind::Span => format!("span {}  {}", self.op, self.name),
@@ -193,13 +194,14 @@ impl Node {
         if let Some(status) = &self.status {
             let _ = write!(line, "  {status}");
         }
+        let mut details = String::new();
         if let Some(thread_name) = &self.thread_name {
-            let _ = write!(line, "  {THREAD_NAME_KEY}={thread_name}");
+            let _ = write!(details, "  {THREAD_NAME_KEY}={thread_name}");
         }
         if let Some(delay) = self.queue_delay_ms {
-            let _ = write!(line, "  queued {delay:.1} ms");
+            let _ = write!(details, "  queued {delay:.1} ms");
         }
-        line
+        (line, details)
     }
 }
 

@@ -103,7 +103,12 @@ impl Layout {
         for (i, root) in trace.roots.iter().enumerate() {
             tree_rows(root, "", i + 1 == trace.roots.len(), &mut rows);
         }
-        for (text, node) in rows {
+        for ((text, details), node) in rows {
+            // Details first give way to a narrow line, then the end of the text.
+            let mut text = text;
+            if text.chars().count() + details.chars().count() <= tree_width {
+                text.push_str(&details);
+            }
             let cells = match node.kind {
                 NodeKind::Error => mark(span.offset(node.start), span.total, bar_width),
                 _ => bar(
@@ -136,7 +141,8 @@ impl Layout {
             );
             for log in &trace.logs {
                 let at = span.offset(log.timestamp).as_secs_f64() * 1000.0;
-                let text = format!("  +{}  {:<5}  {}", format_ms(at), log.level, log.body);
+                let offset = format!("+{}", format_ms(at));
+                let text = format!("  {offset:>10}  {:<5}  {}", log.level, log.body);
                 let cells = mark(span.offset(log.timestamp), span.total, bar_width);
                 let _ = writeln!(
                     out,
@@ -293,10 +299,14 @@ fn format_ms(ms: f64) -> String {
     }
 }
 
-/// The rows of the tree under (and including) `node`: its text with the branch prefix.
-fn tree_rows<'a>(node: &'a Node, prefix: &str, last: bool, rows: &mut Vec<(String, &'a Node)>) {
+/// A row of the tree: its text with the branch prefix, its details, and its node.
+type Row<'a> = ((String, String), &'a Node);
+
+/// The rows of the tree under (and including) `node`.
+fn tree_rows<'a>(node: &'a Node, prefix: &str, last: bool, rows: &mut Vec<Row<'a>>) {
     let branch = if last { "└─ " } else { "├─ " };
-    rows.push((format!("{prefix}{branch}{}", node.line()), node));
+    let (text, details) = node.line();
+    rows.push(((format!("{prefix}{branch}{text}"), details), node));
     let prefix = format!("{prefix}{}", if last { "   " } else { "│  " });
     for (i, child) in node.children.iter().enumerate() {
         tree_rows(child, &prefix, i + 1 == node.children.len(), rows);
@@ -390,7 +400,7 @@ mod tests {
         // The log, 75 ms in: a mark in cell 15.
         assert_eq!(lines[4].split('│').next().unwrap().trim_end(), "logs");
         assert!(
-            lines[5].starts_with("  +75.0 ms  info   half way"),
+            lines[5].starts_with("    +75.0 ms  info   half way"),
             "{text}"
         );
         let log_bar = lines[5].split('│').nth_back(1).unwrap();
@@ -414,6 +424,26 @@ mod tests {
         }
         // Narrower than the minimum: laid out at the minimum.
         assert_eq!(Layout::new(3, false).width, MIN_WIDTH);
+    }
+
+    #[test]
+    fn details_give_way_before_the_text_is_cut() {
+        let mut trace = trace();
+        trace.roots[0].thread_name = Some("worker".into());
+        trace.roots[0].queue_delay_ms = Some(0.3);
+        let wide = Layout::new(150, false).render(&trace);
+        assert!(
+            wide.contains("request  100.0 ms  ok  thread.name=worker  queued 0.3 ms "),
+            "{wide}"
+        );
+        // Width 90: 57 columns of tree, too few for the details; the rest stays whole.
+        let narrow = Layout::new(90, false).render(&trace);
+        let line = narrow.lines().nth(1).unwrap();
+        assert!(
+            line.starts_with("└─ tx   op  request  100.0 ms  ok  "),
+            "{narrow}"
+        );
+        assert!(!line.contains("thread.name"), "{narrow}");
     }
 
     #[test]
