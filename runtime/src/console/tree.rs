@@ -65,13 +65,17 @@ impl Trace {
     }
 }
 
-/// Prints the trace as a tree with a time waterfall beside it, one line per node, then its logs:
+/// Prints the trace as a tree with a time waterfall beside it, one line per node, then its logs
+/// (here 100 columns wide):
 ///
 /// ```text
-/// trace 0f8e…                                                       0 ms ────────── 31.5 ms
-/// └─ tx   http.server  POST /slack/commands  0.4 ms  ok             │█                     │
-///    └─ tx   thread  quickstart::send_generated_response  31.2 ms … │ ████████████████████ │
-///       └─ span llm.generate  generate answer  30.1 ms  ok          │ ███████████████████  │
+/// trace 5cda84d74d7601661ce0bb738a0cc5af                                                   0 … 33.7 ms
+/// └─ tx   http.server  POST /slack/commands  0.9 ms  ok            │█                                │
+///    ├─ tx   thread  quickstart::send_generated_response  32.5 ms… │ ████████████████████████████████│
+///    │  └─ span llm.generate  generate answer  32.2 ms  ok         │ ████████████████████████████████│
+///    └─ tx   task  quickstart::show_typing  11.5 ms  ok            │  ████████████                   │
+/// logs                                                             │                                 │
+///      +20.1 ms  info   posting the answer                         │                   •             │
 /// ```
 ///
 /// ```
