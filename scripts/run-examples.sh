@@ -5,7 +5,7 @@
 #   bash scripts/run-examples.sh thread job_queue
 # They are built with the features of `cargo test --workspace --all-features`, so after that
 # command nothing is rebuilt; each run is bounded (60 s) and reports to the console only
-# (SENTRY_DSN is unset for them).
+# (SENTRY_DSN and SENTRY_SPOTLIGHT are unset for them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +23,7 @@ for name in "${names[@]}"; do
   if [ "$name" = slack_bot ]; then args=(--demo); fi
   printf '\n--- example %s\n' "$name${args[*]:+ ${args[*]}}"
   start=$(date +%s%N)
-  if ! env -u SENTRY_DSN timeout 60 "$bin_dir/$name" "${args[@]}"; then
+  if ! env -u SENTRY_DSN -u SENTRY_SPOTLIGHT timeout 60 "$bin_dir/$name" "${args[@]}"; then
     echo "example $name failed" >&2
     exit 1
   fi

@@ -5,27 +5,26 @@
 //! cargo run -p traced-spawn-examples --example tracing_logs
 //! ```
 //!
-//! Two `tracing_subscriber` layers:
+//! Three `tracing_subscriber` layers:
 //! - sentry-tracing's `SpanLayer` turns each `#[tracing::instrument]` span into a Sentry child
 //!   span of the active span: inside a `#[traced_spawn]` body, the continuation transaction.
-//! - a `fmt` layer whose lines start with the current Sentry `trace=` and `span=` ids, so the
-//!   logs of the offloaded work can be found from its trace (and the other way round).
+//! - sentry-tracing's `LogLayer` turns each event into a Sentry structured log of the active span:
+//!   the console prints them under their trace, in time order (and Spotlight shows them).
+//! - `traced_spawn::console::fmt_layer()` (feature `console-tracing`): plain log lines that start
+//!   with the Sentry `trace_id=` and `span_id=`, so the logs of the offloaded work can be found
+//!   from its trace (and the other way round).
 //!
 //! Do not put `#[tracing::instrument]` on the `#[traced_spawn]` fn itself: the continuation
 //! transaction already is the span of its body, and the instrument span would be a second,
 //! identical Sentry span under it. Instrument what the body calls.
 
-use std::fmt;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sentry::integrations::tracing::SpanLayer;
+use sentry::integrations::tracing::{LogLayer, SpanLayer};
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::prelude::*;
-use tracing_subscriber::registry::LookupSpan;
 
 use traced_spawn::traced_spawn;
 
@@ -60,39 +59,6 @@ fn summarize(messages: Vec<String>) -> usize {
     messages.iter().map(|m| m.split_whitespace().count()).sum()
 }
 
-/// A log format that prefixes each line with the Sentry trace and span ids current where the
-/// line is logged (the active span of the current hub, or the scope's propagation context),
-/// then formats the rest as `inner` does.
-struct WithSentryTrace<F>(F);
-
-impl<S, N, F> FormatEvent<S, N> for WithSentryTrace<F>
-where
-    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-    F: FormatEvent<S, N>,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> fmt::Result {
-        // `sentry-trace` is `<trace id>-<span id>[-<sampled>]`.
-        let sentry_trace = sentry::configure_scope(|scope| {
-            scope
-                .iter_trace_propagation_headers()
-                .find(|(name, _)| *name == "sentry-trace")
-                .map(|(_, value)| value)
-        });
-        if let Some(value) = sentry_trace {
-            let mut ids = value.split('-');
-            let (trace, span) = (ids.next().unwrap_or("-"), ids.next().unwrap_or("-"));
-            write!(writer, "trace={trace} span={span} ")?;
-        }
-        self.0.format_event(ctx, writer, event)
-    }
-}
-
 /// Where the log lines go: stdout, and a copy kept so the example can check them.
 #[derive(Clone, Default)]
 struct Lines(Arc<Mutex<Vec<u8>>>);
@@ -115,12 +81,11 @@ fn main() -> ExitCode {
 
     let lines = Lines::default();
     let writer = lines.clone();
-    let format = WithSentryTrace(tracing_subscriber::fmt::format());
     tracing_subscriber::registry()
         .with(SpanLayer::new().with_filter(LevelFilter::INFO))
+        .with(LogLayer::new().with_filter(LevelFilter::INFO))
         .with(
-            tracing_subscriber::fmt::layer()
-                .event_format(format)
+            traced_spawn::console::fmt_layer()
                 .with_writer(move || writer.clone())
                 .with_filter(LevelFilter::INFO),
         )
@@ -155,10 +120,16 @@ fn main() -> ExitCode {
                 .is_some_and(|id| line.contains(id.as_str()))
         })
         .count();
-    println!("child spans of the continuation: {spans:?}; log lines with the trace id: {tagged}");
-    if spans != ["fetch_messages", "summarize"] || tagged != 5 {
+    // The same five events as Sentry logs, in the trace.
+    let sentry_logs = traces.first().map_or(0, |trace| trace.logs.len());
+    println!(
+        "child spans of the continuation: {spans:?}; log lines with the trace id: {tagged}; \
+         Sentry logs in the trace: {sentry_logs}"
+    );
+    if spans != ["fetch_messages", "summarize"] || tagged != 5 || sentry_logs != 5 {
         eprintln!(
-            "error: expected spans [fetch_messages, summarize] and 5 log lines with the trace id"
+            "error: expected spans [fetch_messages, summarize], 5 log lines with the trace id and \
+             5 Sentry logs in the trace"
         );
         return ExitCode::FAILURE;
     }

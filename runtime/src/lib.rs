@@ -27,7 +27,8 @@
 #![warn(missing_docs)]
 
 mod builder;
-/// Prints traces as trees in the terminal, for development (feature `console`).
+/// Local viewing, for development (feature `console`): traces printed as trees with a time
+/// waterfall and their logs; sent to Spotlight with `SENTRY_SPOTLIGHT`.
 #[cfg(feature = "console")]
 pub mod console;
 mod context;

@@ -1,22 +1,21 @@
 // Runs Spotlight (https://spotlightjs.com), a local receiver of the Sentry protocol, for the
-// end-to-end test of traced-spawn. Started by start.sh; usage: node server.mjs PORT PORT_FILE
+// end-to-end test of traced-spawn, and its UI for a developer (http://127.0.0.1:PORT/, served
+// from the installed package: no network needed). Started by start.sh; usage:
+// node server.mjs PORT PORT_FILE
 //
 // Spotlight is started through its library export `setupSpotlight` rather than its CLI: the CLI
-// reports its own telemetry to an outside host, the library does not. Two adjustments, both made
-// here, in this process, before Spotlight starts:
-//
-// 1. Loopback only. `setupSpotlight` listens on every interface and takes no host; every
-//    `listen(port)` without a host is made to listen on 127.0.0.1.
-// 2. Content type. sentry-rust's HTTP transports POST envelopes without a `Content-Type` header,
-//    and Spotlight silently drops a payload without one. A POST to a Sentry envelope endpoint
-//    (`/api/<project>/envelope/`) that has no `Content-Type` is given
-//    `application/x-sentry-envelope`, which is what the body is.
+// reports its own telemetry to an outside host, the library does not. One adjustment, made here,
+// in this process, before Spotlight starts: loopback only. `setupSpotlight` listens on every
+// interface and takes no host; every `listen(port)` without a host is made to listen on
+// 127.0.0.1. Spotlight itself is unmodified: an envelope without
+// `Content-Type: application/x-sentry-envelope` is answered 200 and dropped, as shipped, and idle
+// keep-alive connections are closed after 5 s (Node's default), as shipped.
 import http from "node:http";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const HOST = "127.0.0.1";
-const ENVELOPE_TYPE = "application/x-sentry-envelope";
-const ENVELOPE_PATH = /^\/api\/[^/]+\/envelope\/?(\?|$)/;
 
 const [portArg = "0", portFile] = process.argv.slice(2);
 const port = Number(portArg);
@@ -33,23 +32,20 @@ http.Server.prototype.listen = function (...args) {
   return listen.apply(this, args);
 };
 
-const emit = http.Server.prototype.emit;
-http.Server.prototype.emit = function (event, req, ...rest) {
-  if (
-    event === "request" &&
-    req.method === "POST" &&
-    ENVELOPE_PATH.test(req.url) &&
-    !req.rawHeaders.some((value, i) => i % 2 === 0 && value.toLowerCase() === "content-type")
-  ) {
-    req.rawHeaders.push("Content-Type", ENVELOPE_TYPE);
-    req.headers["content-type"] = ENVELOPE_TYPE;
-  }
-  return emit.call(this, event, req, ...rest);
-};
-
-// Imported only now, so that the patches above are in place.
+// Imported only now, so that the patch above is in place.
 const { setupSpotlight } = await import("@spotlightjs/spotlight");
-const server = await setupSpotlight({ port, isStandalone: true });
+// The UI's files, read as Spotlight's own CLI reads them (its manifest lists them).
+// (The package's main module is dist/server/main.js.)
+const main = fileURLToPath(import.meta.resolve("@spotlightjs/spotlight"));
+const uiDir = join(dirname(main), "..", "ui");
+const filesToServe = Object.create(null);
+filesToServe["index.html"] = readFileSync(join(uiDir, "index.html"));
+for (const entry of Object.values(JSON.parse(readFileSync(join(uiDir, "manifest.json"))))) {
+  if (entry && typeof entry.file === "string") {
+    filesToServe[entry.file] = readFileSync(join(uiDir, entry.file));
+  }
+}
+const server = await setupSpotlight({ port, isStandalone: true, basePath: uiDir, filesToServe });
 if (!server) {
   console.error(`Spotlight did not start: something already answers on ${HOST}:${port}`);
   process.exit(1);

@@ -1,10 +1,14 @@
-//! End to end, over HTTP on loopback, against a real receiver of the Sentry protocol: Spotlight.
+//! End to end, over HTTP on loopback, against a real receiver of the Sentry protocol: Spotlight,
+//! unmodified (`scripts/spotlight/server.mjs` only makes it listen on 127.0.0.1).
 //!
-//! Runs the `slack_bot` example with `--demo` and a DSN pointing at Spotlight: the example starts
-//! an axum server traced by sentry-tower, sends itself a slash command carrying a `sentry-trace`
-//! header from a fake upstream, and its `#[traced_spawn]` continuation posts the reply. Sentry's
-//! own HTTP transport (reqwest) sends the envelopes; the test reads them back from Spotlight's
-//! `/stream` and checks that the request and the continuation are one trace, linked.
+//! Runs the `slack_bot` example with `SENTRY_SPOTLIGHT` pointing at Spotlight, as a developer
+//! would: the example starts an axum server traced by sentry-tower, gets slash commands carrying a
+//! `sentry-trace` header from a fake upstream, and its `#[traced_spawn]` continuation posts the
+//! reply. `traced_spawn::console` sends the envelopes; the tests read them back from Spotlight's
+//! `/stream` and check that
+//! - the request and the continuation are one trace, linked (`--demo`);
+//! - nothing is lost after the connection sat idle: a second command 7 s after the first (past
+//!   Spotlight's 5 s keep-alive) arrives whole, and no client report of a discard is sent.
 //!
 //! Needs `SPOTLIGHT_URL` (e.g. `http://127.0.0.1:8969`), which CI sets; **without it the test is
 //! skipped**, with a message saying so. To run it locally:
@@ -22,7 +26,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -31,8 +36,15 @@ use serde_json::Value;
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
-#[test]
-fn slack_bot_demo_reaches_spotlight_as_one_linked_trace() {
+/// The three transactions of one slash command.
+const COMMAND_TRANSACTIONS: [&str; 3] = [
+    "POST /slack/commands",
+    "slack_bot::send_generated_response",
+    "POST /api/chat.update",
+];
+
+/// Spotlight's address from `SPOTLIGHT_URL`, or `None` (the test is skipped, with a notice).
+fn spotlight_or_skip(test: &str) -> Option<SocketAddr> {
     let Some(url) = std::env::var("SPOTLIGHT_URL")
         .ok()
         .filter(|url| !url.trim().is_empty())
@@ -40,20 +52,28 @@ fn slack_bot_demo_reaches_spotlight_as_one_linked_trace() {
         // Straight to stderr, past the test harness's output capture, so the skip is visible.
         let _ = writeln!(
             std::io::stderr(),
-            "SKIPPED spotlight end-to-end test: SPOTLIGHT_URL is not set (CI sets it; see \
+            "SKIPPED spotlight end-to-end test {test}: SPOTLIGHT_URL is not set (CI sets it; see \
              tests/tests/spotlight.rs to run it locally)"
         );
+        return None;
+    };
+    Some(loopback_address(&url))
+}
+
+#[test]
+fn slack_bot_demo_reaches_spotlight_as_one_linked_trace() {
+    let Some(spotlight) = spotlight_or_skip("slack_bot_demo_reaches_spotlight_as_one_linked_trace")
+    else {
         return;
     };
-    let spotlight = loopback_address(&url);
     let bin = slack_bot_binary();
 
-    // 1. The example, reporting to Spotlight through sentry's HTTP transport.
-    let dsn = format!("http://public@{spotlight}/0");
+    // 1. The example, sending to Spotlight because SENTRY_SPOTLIGHT says so.
     let stdout = run_with_timeout(
         Command::new(&bin)
             .arg("--demo")
-            .env("SENTRY_DSN", &dsn)
+            .env("SENTRY_SPOTLIGHT", format!("http://{spotlight}/stream"))
+            .env_remove("SENTRY_DSN")
             .env_remove("SENTRY_RELEASE"),
     );
     let upstream = stdout
@@ -67,7 +87,7 @@ fn slack_bot_demo_reaches_spotlight_as_one_linked_trace() {
     );
 
     // 2. What Spotlight received for that trace.
-    let txs = received_transactions(spotlight, &upstream_trace);
+    let txs = received(spotlight, &[upstream_trace.as_str()]).transactions;
     let find = |name: &str| {
         txs.iter()
             .find(|tx| tx["transaction"] == name)
@@ -189,10 +209,163 @@ fn run_with_timeout(command: &mut Command) -> String {
     }
 }
 
+/// How long the bot sits idle between two commands: longer than Spotlight's (Node's) 5 s
+/// keep-alive, so the connection of the first command is closed by Spotlight before the second.
+const IDLE_PAUSE: Duration = Duration::from_secs(7);
+
+#[test]
+fn nothing_is_lost_after_the_connection_to_spotlight_sat_idle() {
+    let Some(spotlight) =
+        spotlight_or_skip("nothing_is_lost_after_the_connection_to_spotlight_sat_idle")
+    else {
+        return;
+    };
+    // The bot as a server (no --demo), on any free port, sending to Spotlight.
+    let mut bot = Bot::start(
+        Command::new(slack_bot_binary())
+            .args(["--port", "0"])
+            .env("SENTRY_SPOTLIGHT", format!("http://{spotlight}/stream"))
+            .env_remove("SENTRY_DSN")
+            .env_remove("SENTRY_RELEASE"),
+    );
+    let address = bot.address();
+    // Spotlight replays everything it received since it started: only reports from now on count.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64();
+
+    let first = slash_command(address);
+    let _ = received(spotlight, &[first.as_str()]); // the first command arrived whole
+    std::thread::sleep(IDLE_PAUSE);
+    let second = slash_command(address);
+    std::thread::sleep(Duration::from_millis(300));
+    let third = slash_command(address); // carries a client report, had the second lost anything
+
+    let got = received(
+        spotlight,
+        &[first.as_str(), second.as_str(), third.as_str()],
+    );
+    for trace_id in [&first, &second, &third] {
+        let names: Vec<&Value> = got
+            .transactions
+            .iter()
+            .filter(|tx| trace_of(tx)["trace_id"] == trace_id.as_str())
+            .map(|tx| &tx["transaction"])
+            .collect();
+        assert_eq!(names.len(), 3, "trace {trace_id}: {names:?}");
+    }
+    let discards: Vec<&Value> = got
+        .discards
+        .iter()
+        .filter(|report| {
+            report["timestamp"]
+                .as_f64()
+                .is_some_and(|at| at >= started - 1.0)
+        })
+        .collect();
+    assert!(
+        discards.is_empty(),
+        "Spotlight received client reports of discarded data: {discards:?}"
+    );
+    bot.stop();
+}
+
+/// The `slack_bot` example serving; killed when dropped.
+struct Bot {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Bot {
+    fn start(command: &mut Command) -> Bot {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start slack_bot");
+        let stdout = child.stdout.take().expect("stdout");
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        Bot { child, lines }
+    }
+
+    /// The address it listens on, from its `listening on http://ADDRESS` line.
+    fn address(&mut self) -> SocketAddr {
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                break;
+            };
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let address = rest.split_whitespace().next().unwrap_or_default();
+                return address
+                    .parse()
+                    .unwrap_or_else(|_| panic!("slack_bot printed {line:?}"));
+            }
+        }
+        panic!("slack_bot did not say where it listens within {RUN_TIMEOUT:?}");
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sends one slash command with a new upstream `sentry-trace`; returns its trace id once the bot
+/// answered `200`.
+fn slash_command(bot: SocketAddr) -> String {
+    let (trace_id, span_id) = (
+        sentry::protocol::TraceId::default().to_string(),
+        sentry::protocol::SpanId::default().to_string(),
+    );
+    let body = "channel_id=C042&user_name=ada&command=%2Fask&text=why+is+the+build+red%3F";
+    let mut stream = TcpStream::connect_timeout(&bot, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    write!(
+        stream,
+        "POST /slack/commands HTTP/1.1\r\nHost: {bot}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         sentry-trace: {trace_id}-{span_id}-1\r\n\
+         baggage: sentry-trace_id={trace_id},sentry-sampled=true\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send the command");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "POST /slack/commands: {response}"
+    );
+    trace_id
+}
+
+/// What Spotlight handed back for some traces.
+struct Received {
+    /// The transaction payloads of those traces.
+    transactions: Vec<Value>,
+    /// Every client report payload Spotlight received (from any client, since it started) that
+    /// reports a discard.
+    discards: Vec<Value>,
+}
+
 /// Reads Spotlight's `/stream` (server-sent events replaying every envelope it received) until
-/// the three transactions of `trace_id` have arrived, or [`READ_TIMEOUT`] has passed; returns the
-/// transaction payloads of that trace.
-fn received_transactions(spotlight: SocketAddr, trace_id: &str) -> Vec<Value> {
+/// the three transactions of a command have arrived for each of `trace_ids`, or [`READ_TIMEOUT`]
+/// has passed (then it panics, naming what arrived).
+fn received(spotlight: SocketAddr, trace_ids: &[&str]) -> Received {
     let deadline = Instant::now() + READ_TIMEOUT;
     let mut stream = TcpStream::connect_timeout(&spotlight, Duration::from_secs(5))
         .unwrap_or_else(|err| panic!("cannot connect to Spotlight at {spotlight}: {err}"));
@@ -219,18 +392,20 @@ fn received_transactions(spotlight: SocketAddr, trace_id: &str) -> Vec<Value> {
     }
 
     let mut body = Vec::new();
-    let mut txs = Vec::new();
+    let mut got = Received {
+        transactions: Vec::new(),
+        discards: Vec::new(),
+    };
     loop {
-        let have = |txs: &[Value], name: &str| txs.iter().any(|tx| tx["transaction"] == name);
-        if [
-            "POST /slack/commands",
-            "slack_bot::send_generated_response",
-            "POST /api/chat.update",
-        ]
-        .iter()
-        .all(|name| have(&txs, name))
-        {
-            return txs;
+        let complete = trace_ids.iter().all(|trace_id| {
+            COMMAND_TRANSACTIONS.iter().all(|name| {
+                got.transactions
+                    .iter()
+                    .any(|tx| tx["transaction"] == *name && trace_of(tx)["trace_id"] == *trace_id)
+            })
+        });
+        if complete {
+            return got;
         }
         let more = if chunked {
             read_chunk(&mut reader, deadline)
@@ -244,10 +419,15 @@ fn received_transactions(spotlight: SocketAddr, trace_id: &str) -> Vec<Value> {
         match more {
             Some(bytes) if !bytes.is_empty() => body.extend_from_slice(&bytes),
             _ => {
-                let names: Vec<&Value> = txs.iter().map(|tx| &tx["transaction"]).collect();
+                let names: Vec<String> = got
+                    .transactions
+                    .iter()
+                    .map(|tx| format!("{} {}", trace_of(tx)["trace_id"], tx["transaction"]))
+                    .collect();
                 panic!(
-                    "Spotlight did not hand back the trace {trace_id} within {READ_TIMEOUT:?}; \
-                     got {names:?}"
+                    "Spotlight did not hand back the traces {trace_ids:?} within \
+                     {READ_TIMEOUT:?}; got {names:?}; client reports of discards: {:?}",
+                    got.discards
                 );
             }
         }
@@ -262,9 +442,22 @@ fn received_transactions(spotlight: SocketAddr, trace_id: &str) -> Vec<Value> {
                 };
                 let items = envelope[1].as_array().cloned().unwrap_or_default();
                 for item in items {
-                    let is_tx = item[0]["type"] == "transaction";
-                    if is_tx && item[1]["contexts"]["trace"]["trace_id"] == trace_id {
-                        txs.push(item[1].clone());
+                    match item[0]["type"].as_str() {
+                        Some("transaction") => {
+                            let trace_id = &trace_of(&item[1])["trace_id"];
+                            if trace_ids.iter().any(|id| trace_id == *id) {
+                                got.transactions.push(item[1].clone());
+                            }
+                        }
+                        Some("client_report") => {
+                            let discarded = ["discarded_events", "rate_limited_events"]
+                                .iter()
+                                .any(|key| item[1][key].as_array().is_some_and(|a| !a.is_empty()));
+                            if discarded {
+                                got.discards.push(item[1].clone());
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }
