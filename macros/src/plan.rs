@@ -54,29 +54,26 @@ pub(crate) fn plan(args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
             (ExecutorOption::Blocking, false) => Executor::Blocking,
             (ExecutorOption::Rayon, false) => Executor::Rayon,
             (ExecutorOption::Spawner(path), _) => Executor::Spawner(path),
-            (ExecutorOption::Blocking, true) => {
-                errors.push(syn::Error::new_spanned(
-                    option.tokens,
-                    "`blocking` runs a sync fn on tokio's blocking pool, but this fn is async: \
-                     remove `blocking` (an async fn runs with `tokio::spawn`) or make the fn sync",
-                ));
-                Executor::Task
-            }
-            (ExecutorOption::Rayon, true) => {
-                errors.push(syn::Error::new_spanned(
-                    option.tokens,
-                    "`rayon` runs a sync fn on rayon's thread pool, but this fn is async: \
-                     remove `rayon` (an async fn runs with `tokio::spawn`) or make the fn sync",
-                ));
-                Executor::Task
-            }
-            (ExecutorOption::Local, false) => {
-                errors.push(syn::Error::new_spanned(
-                    option.tokens,
-                    "`local` spawns an async fn with `tokio::task::spawn_local`, but this fn is sync: \
-                     make it an `async fn`, or remove `local` to run it on a new thread",
-                ));
-                Executor::Thread
+            (misfit, _) => {
+                let (message, fallback) = match misfit {
+                    ExecutorOption::Blocking => (
+                        "`blocking` runs a sync fn on tokio's blocking pool, but this fn is async: \
+                         remove `blocking` (an async fn runs with `tokio::spawn`) or make the fn sync",
+                        Executor::Task,
+                    ),
+                    ExecutorOption::Rayon => (
+                        "`rayon` runs a sync fn on rayon's thread pool, but this fn is async: \
+                         remove `rayon` (an async fn runs with `tokio::spawn`) or make the fn sync",
+                        Executor::Task,
+                    ),
+                    ExecutorOption::Local | ExecutorOption::Spawner(_) => (
+                        "`local` spawns an async fn with `tokio::task::spawn_local`, but this fn is sync: \
+                         make it an `async fn`, or remove `local` to run it on a new thread",
+                        Executor::Thread,
+                    ),
+                };
+                errors.push(syn::Error::new_spanned(option.tokens, message));
+                fallback
             }
         },
     };
