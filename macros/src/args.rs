@@ -20,6 +20,8 @@ mod kw {
     syn::custom_keyword!(rayon);
     syn::custom_keyword!(spawner);
     syn::custom_keyword!(err);
+    syn::custom_keyword!(future);
+    syn::custom_keyword!(child);
 }
 
 /// The options, each with the tokens that spelled it so later errors can point at it.
@@ -32,6 +34,8 @@ pub(crate) struct Args {
     pub(crate) executor: Option<Spelled<ExecutorOption>>,
     /// The `err` option, by its tokens.
     pub(crate) err: Option<TokenStream>,
+    /// The `child` option, by its tokens.
+    pub(crate) child: Option<TokenStream>,
 }
 
 /// A value together with the option tokens it came from (`thread_name = "x"`).
@@ -44,6 +48,8 @@ pub(crate) struct Spelled<T> {
 /// `tokio::spawn`.
 pub(crate) enum ExecutorOption {
     Blocking,
+    /// The traced future, unspawned.
+    Future,
     Local,
     Rayon,
     /// The type that implements the runtime's `Spawn` trait.
@@ -72,6 +78,8 @@ enum Key {
     Rayon,
     Spawner,
     Err,
+    Future,
+    Child,
     Crate,
 }
 
@@ -86,12 +94,17 @@ impl Key {
             Key::Rayon => "rayon",
             Key::Spawner => "spawner",
             Key::Err => "err",
+            Key::Future => "future",
+            Key::Child => "child",
             Key::Crate => "crate",
         }
     }
 
     fn is_executor(self) -> bool {
-        matches!(self, Key::Blocking | Key::Local | Key::Rayon | Key::Spawner)
+        matches!(
+            self,
+            Key::Blocking | Key::Local | Key::Rayon | Key::Spawner | Key::Future
+        )
     }
 
     /// What the option sets, for messages about a missing or mistyped value.
@@ -102,7 +115,7 @@ impl Key {
             Key::ThreadName => "the OS thread name",
             Key::Spawner => "the type that implements `traced_spawn::Spawn`",
             Key::Crate => "the path of the traced-spawn crate when it is re-exported",
-            Key::Blocking | Key::Local | Key::Rayon | Key::Err => "",
+            Key::Blocking | Key::Local | Key::Rayon | Key::Err | Key::Future | Key::Child => "",
         }
     }
 
@@ -125,6 +138,10 @@ impl Key {
             Key::Spawner
         } else if lookahead.peek(kw::err) {
             Key::Err
+        } else if lookahead.peek(kw::future) {
+            Key::Future
+        } else if lookahead.peek(kw::child) {
+            Key::Child
         } else if lookahead.peek(Token![crate]) {
             Key::Crate
         } else {
@@ -207,7 +224,7 @@ impl OptionList {
     fn raw_option(&mut self, key: Key, keyword: &TokenTree, rest: TokenStream) -> RawOption {
         let tokens = quote!(#keyword #rest);
         let value = match key {
-            Key::Blocking | Key::Local | Key::Rayon | Key::Err => {
+            Key::Blocking | Key::Local | Key::Rayon | Key::Err | Key::Future | Key::Child => {
                 match rest.clone().into_iter().next() {
                     None => Some(Value::Flag),
                     // `err = true`, `err(..)`
@@ -343,7 +360,7 @@ impl OptionList {
                 self.errors.push(syn::Error::new_spanned(value, message));
                 None
             }
-            Key::Blocking | Key::Local | Key::Rayon | Key::Err => None,
+            Key::Blocking | Key::Local | Key::Rayon | Key::Err | Key::Future | Key::Child => None,
         }
     }
 
@@ -400,6 +417,13 @@ impl OptionList {
                 (Key::Local, Some(Value::Flag)) => {
                     args.executor = Some(Spelled {
                         value: ExecutorOption::Local,
+                        tokens,
+                    });
+                }
+                (Key::Child, Some(Value::Flag)) => args.child = Some(tokens),
+                (Key::Future, Some(Value::Flag)) => {
+                    args.executor = Some(Spelled {
+                        value: ExecutorOption::Future,
                         tokens,
                     });
                 }
@@ -468,6 +492,8 @@ fn example(key: Key) -> &'static str {
         Key::Local => "local",
         Key::Rayon => "rayon",
         Key::Err => "err",
+        Key::Future => "future",
+        Key::Child => "child",
     }
 }
 

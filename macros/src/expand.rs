@@ -94,7 +94,8 @@ impl<'a> Generator<'a> {
     fn new(function: &'a TracedFn, plan: &'a Plan) -> Self {
         let krate = &plan.krate;
         let private = quote!(#krate::__private);
-        let check = if let Executor::Local = plan.executor {
+        // A local task, or a future the caller spawns where it wants, need not be `Send`.
+        let check = if let Executor::Local | Executor::Future = plan.executor {
             quote!(#private::assert_local_arg)
         } else {
             quote!(#private::assert_arg)
@@ -132,6 +133,7 @@ impl<'a> Generator<'a> {
                 Executor::Blocking => "blocking",
                 Executor::Local => "local",
                 Executor::Rayon => "rayon",
+                Executor::Future => "future",
                 Executor::Spawner(_) if self.is_async() => "spawner_task",
                 Executor::Spawner(_) => "spawner",
             },
@@ -235,19 +237,25 @@ impl<'a> Generator<'a> {
         let private = &self.private;
         let ret = &self.ret;
         let at_output = Span::call_site().located_at(self.ret_span);
+        let lt = Token![<](at_output);
+        let gt = Token![>](at_output);
         let (path, trait_path) = match &self.plan.executor {
             Executor::Thread => (quote!(#private::std::thread::JoinHandle), None),
             Executor::Task | Executor::Blocking | Executor::Local => {
                 (quote!(#private::tokio::task::JoinHandle), None)
             }
             Executor::Rayon => (quote!(#private::RayonHandle), None),
+            Executor::Future => {
+                let path = respan(quote!(#private::Continued), at_output);
+                let future = respan(quote!(impl ::core::future::Future<Output =), at_output);
+                let classifier = respan(quote!(impl #private::Classifier), at_output);
+                return quote!(#path #lt #future #ret #gt, #classifier #lt #ret #gt #gt);
+            }
             Executor::Spawner(spawner) if self.is_async() => {
                 (quote!(#spawner), Some(quote!(#private::SpawnFuture)))
             }
             Executor::Spawner(spawner) => (quote!(#spawner), Some(quote!(#private::Spawn))),
         };
-        let lt = Token![<](at_output);
-        let gt = Token![>](at_output);
         match trait_path {
             None => {
                 let path = respan(path, at_output);
@@ -280,12 +288,14 @@ impl<'a> Generator<'a> {
         let op = option(self.plan.op.as_ref());
         let thread_name = option(self.plan.thread_name.as_ref());
         let fn_name = self.function.sig.ident.unraw().to_string();
+        let child = self.plan.child;
         quote! {
             #private::Spec {
                 name: #name,
                 op: #op,
                 thread_name: #thread_name,
                 fn_name: #fn_name,
+                child: #child,
             }
         }
     }

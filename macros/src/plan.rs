@@ -21,6 +21,8 @@ pub(crate) enum Executor {
     Local,
     Rayon,
     Spawner(syn::Path),
+    /// Async fn with `future`: not spawned, the traced future is returned.
+    Future,
 }
 
 impl Executor {
@@ -41,6 +43,8 @@ pub(crate) struct Plan {
     pub(crate) thread_name: Option<LitStr>,
     pub(crate) krate: TokenStream,
     pub(crate) capture_err: bool,
+    /// The `child` option: a child span of the caller's span, not a transaction.
+    pub(crate) child: bool,
 }
 
 /// Settles the options against the function; a misplaced option is reported and ignored.
@@ -53,6 +57,7 @@ pub(crate) fn plan(args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
             (ExecutorOption::Local, true) => Executor::Local,
             (ExecutorOption::Blocking, false) => Executor::Blocking,
             (ExecutorOption::Rayon, false) => Executor::Rayon,
+            (ExecutorOption::Future, true) => Executor::Future,
             (ExecutorOption::Spawner(path), _) => Executor::Spawner(path),
             (misfit, _) => {
                 let (message, fallback) = match misfit {
@@ -65,6 +70,12 @@ pub(crate) fn plan(args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
                         "`rayon` runs a sync fn on rayon's thread pool, but this fn is async: \
                          remove `rayon` (an async fn runs with `tokio::spawn`) or make the fn sync",
                         Executor::Task,
+                    ),
+                    ExecutorOption::Future => (
+                        "`future` returns the traced future of an async fn unspawned, but this fn \
+                         is sync: make it an `async fn`, or remove `future` to run it on a new \
+                         thread",
+                        Executor::Thread,
                     ),
                     ExecutorOption::Local | ExecutorOption::Spawner(_) => (
                         "`local` spawns an async fn with `tokio::task::spawn_local`, but this fn is sync: \
@@ -98,6 +109,19 @@ pub(crate) fn plan(args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
         }
     };
 
+    let child = match (args.child, &executor) {
+        (Some(child), Executor::Future) => {
+            errors.push(syn::Error::new_spanned(
+                child,
+                "`child` records the body as a span of the caller's span, which must finish \
+                 before the caller's does, but with `future` the caller's code decides when the \
+                 future runs: remove `child` (the future is then a transaction of its own) or \
+                 `future` (the call then spawns it)",
+            ));
+            false
+        }
+        (child, _) => child.is_some(),
+    };
     let capture_err = match args.err {
         Some(err) => match not_a_result(&sig.output) {
             Some(found) => {
@@ -125,6 +149,7 @@ pub(crate) fn plan(args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
         thread_name,
         krate,
         capture_err,
+        child,
     }
 }
 
@@ -135,6 +160,7 @@ fn executor_keyword(executor: &Executor) -> &'static str {
         Executor::Local => "local",
         Executor::Rayon => "rayon",
         Executor::Spawner(_) => "spawner",
+        Executor::Future => "future",
     }
 }
 

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::future::Future;
 
 use crate::context::TraceContext;
+use crate::continuation::Shape;
 use crate::future::Continued;
 use crate::pending::{HandOver, Label, Pending};
 use crate::spawn::{Spawn, SpawnFuture};
@@ -146,6 +147,7 @@ pub struct Builder<C = AlwaysOk> {
     op: Option<Label>,
     thread_name: Option<Label>,
     context: Option<TraceContext>,
+    shape: Shape,
     classifier: C,
 }
 
@@ -162,8 +164,27 @@ impl Builder {
             op: None,
             thread_name: None,
             context: None,
+            shape: Shape::Transaction,
             classifier: AlwaysOk,
         }
+    }
+
+    /// Wraps `stream` in one continuation that starts at its first `poll_next` and finishes when
+    /// the stream ends (`ok`) or is dropped before its end (`cancelled`); see
+    /// [`ContinuedStream`](crate::ContinuedStream). Default op: `task`. Feature `stream`.
+    ///
+    /// ```
+    /// use futures_util::StreamExt as _;
+    ///
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let rows = traced_spawn::Builder::new("export::rows").bind_stream(futures_util::stream::iter(0..4));
+    /// assert_eq!(rows.count().await, 4);
+    /// # });
+    /// ```
+    #[cfg(feature = "stream")]
+    pub fn bind_stream<S: futures_core::Stream>(self, stream: S) -> crate::ContinuedStream<S> {
+        crate::ContinuedStream::new(self.pending(OP_TASK), stream)
     }
 }
 
@@ -208,6 +229,32 @@ impl<C> Builder<C> {
         self
     }
 
+    /// Records the work as a **child span** of the caller's active span instead of a transaction
+    /// of its own: for work the caller awaits before its own span finishes (fan-out and join), so
+    /// a request that fans out to 50 tasks sends one transaction with 50 spans, not 51
+    /// transactions. The span has the continuation's name as its description and its op, the same
+    /// status rules and the same forked hub (errors and panics link to it).
+    ///
+    /// Only for awaited work: sentry drops a span that finishes after its transaction was sent,
+    /// so a child that outlives the caller is lost. With no active span where the context was
+    /// captured (or a context rebuilt from headers), the work is a transaction as usual.
+    ///
+    /// ```
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let parts = (0..3).map(|i| traced_spawn::Builder::new("fetch_part").child().spawn_task(async move { i }));
+    /// let mut total = 0;
+    /// for part in parts.collect::<Vec<_>>() {
+    ///     total += part.await.unwrap();
+    /// }
+    /// assert_eq!(total, 3);
+    /// # });
+    /// ```
+    pub fn child(mut self) -> Self {
+        self.shape = Shape::ChildSpan;
+        self
+    }
+
     /// Classifies the body's output with `classifier` (any [`Classifier`], including a
     /// `FnOnce(&R) -> Verdict` closure).
     ///
@@ -225,6 +272,7 @@ impl<C> Builder<C> {
             op: self.op,
             thread_name: self.thread_name,
             context: self.context,
+            shape: self.shape,
             classifier,
         }
     }
@@ -258,7 +306,7 @@ impl<C> Builder<C> {
             None => TraceContext::capture(),
         };
         let op = self.op.unwrap_or(Cow::Borrowed(default_op));
-        Pending::new(ctx, self.name, op, self.classifier)
+        Pending::new(ctx, self.name, op, self.shape, self.classifier)
     }
 
     /// Runs `body` on the current thread as a continuation (in a pool worker or a channel

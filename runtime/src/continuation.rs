@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sentry::protocol::{SpanStatus, Value};
-use sentry::{Hub, TracesSamplingStrategy, Transaction, TransactionContext};
+use sentry::{Hub, TracesSamplingStrategy, Transaction, TransactionContext, TransactionOrSpan};
 
 use crate::context::{Parent, TraceContext};
 use crate::verdict::Verdict;
@@ -109,13 +109,24 @@ pub(crate) enum Ending {
 /// dropped first, as `cancelled`.
 pub(crate) struct Continuation {
     hub: Arc<Hub>,
-    transaction: Option<Transaction>,
+    /// The continuation transaction, or the child span of a [`Shape::ChildSpan`] continuation.
+    recording: Option<TransactionOrSpan>,
+}
+
+/// What a continuation records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A transaction of its own, continuing the caller's trace.
+    Transaction,
+    /// A child span of the caller's active span, for work the caller awaits; a transaction when
+    /// there is no active span here (a remote parent, or none).
+    ChildSpan,
 }
 
 impl Continuation {
     /// Forks the hub and starts the continuation, on the thread that runs the body. `ctx` is not
     /// empty: an empty context is spawned as plain work before it gets here.
-    pub(crate) fn start(ctx: TraceContext, name: &str, op: &str) -> Continuation {
+    pub(crate) fn start(ctx: TraceContext, name: &str, op: &str, shape: Shape) -> Continuation {
         debug_assert!(!ctx.is_empty(), "an empty context has nothing to continue");
         let TraceContext {
             hub,
@@ -123,11 +134,18 @@ impl Continuation {
             captured_at,
         } = ctx;
         let hub = fork(hub);
-        let transaction = start_transaction(&hub, remote, name, op);
-        if let Some(tx) = &transaction {
-            record(tx, captured_at);
+        let parent_span = match (shape, remote) {
+            (Shape::ChildSpan, None) => hub.configure_scope(|scope| scope.get_span()),
+            _ => None,
+        };
+        let recording = match parent_span {
+            Some(parent) => start_child_span(&hub, &parent, name, op),
+            None => start_transaction(&hub, remote, name, op).map(TransactionOrSpan::from),
+        };
+        if let Some(recording) = &recording {
+            record(recording, captured_at);
         }
-        Continuation { hub, transaction }
+        Continuation { hub, recording }
     }
 
     /// The hub the body runs in.
@@ -151,7 +169,7 @@ impl Continuation {
             }
             Ending::Panicked => (SpanStatus::InternalError, true),
         };
-        if let Some(tx) = self.transaction.take() {
+        if let Some(tx) = self.recording.take() {
             let status = match tx.get_status() {
                 Some(set) if !forced && (status == SpanStatus::Ok || set != SpanStatus::Ok) => set,
                 _ => status,
@@ -211,6 +229,23 @@ fn start_transaction(
     })
 }
 
+/// Starts a child span of `parent`, the caller's active span, and binds it as the active span of
+/// the fork. An unsampled parent records nothing: the fork still holds it, so errors link.
+fn start_child_span(
+    hub: &Hub,
+    parent: &TransactionOrSpan,
+    name: &str,
+    op: &str,
+) -> Option<TransactionOrSpan> {
+    let sampled = TransactionContext::continue_from_span("", "", Some(parent.clone())).sampled();
+    if sampled == Some(false) {
+        return None;
+    }
+    let span = TransactionOrSpan::from(parent.start_child(op, name));
+    hub.configure_scope(|scope| scope.set_span(Some(span.clone())));
+    Some(span)
+}
+
 /// A transaction context continuing `parent`, built directly (not through headers, so
 /// `strict_trace_continuation` never mistakes it for a foreign trace).
 fn continuation_of(name: &str, op: &str, parent: Parent) -> TransactionContext {
@@ -234,21 +269,46 @@ thread_local! {
     };
 }
 
-/// Records where and after how long the body started, under one lock of the transaction.
-fn record(tx: &Transaction, captured_at: Option<Instant>) {
-    tx.set_origin(ORIGIN);
-    let mut data = tx.data();
+/// Records where and after how long the body started, under one lock of the transaction or span.
+fn record(recording: &TransactionOrSpan, captured_at: Option<Instant>) {
+    match recording {
+        TransactionOrSpan::Transaction(tx) => {
+            tx.set_origin(ORIGIN);
+            record_data(&mut tx.data(), captured_at);
+        }
+        TransactionOrSpan::Span(span) => record_data(&mut span.data(), captured_at),
+    }
+}
+
+/// The data of a transaction or a span, whose setters differ in the key type only.
+trait DataSink {
+    fn put(&mut self, key: &'static str, value: Value);
+}
+
+impl DataSink for sentry::TransactionData<'_> {
+    fn put(&mut self, key: &'static str, value: Value) {
+        self.set_data(Cow::Borrowed(key), value);
+    }
+}
+
+impl DataSink for sentry::Data<'_> {
+    fn put(&mut self, key: &'static str, value: Value) {
+        self.set_data(key.to_owned(), value);
+    }
+}
+
+fn record_data(data: &mut impl DataSink, captured_at: Option<Instant>) {
     if let Some(captured_at) = captured_at {
         let queue_delay = captured_at.elapsed();
-        data.set_data(
-            Cow::Borrowed(QUEUE_DELAY_KEY),
+        data.put(
+            QUEUE_DELAY_KEY,
             Value::from(queue_delay.as_secs_f64() * 1000.0),
         );
     }
     THREAD_DATA.with(|(id, name)| {
-        data.set_data(Cow::Borrowed(THREAD_ID_KEY), id.clone());
+        data.put(THREAD_ID_KEY, id.clone());
         if let Some(name) = name {
-            data.set_data(Cow::Borrowed(THREAD_NAME_KEY), name.clone());
+            data.put(THREAD_NAME_KEY, name.clone());
         }
     });
 }
@@ -257,7 +317,7 @@ impl Drop for Continuation {
     /// A continuation dropped before it was finished (an aborted or dropped task) ends as
     /// `cancelled`.
     fn drop(&mut self) {
-        if let Some(tx) = self.transaction.take() {
+        if let Some(tx) = self.recording.take() {
             tx.set_status(SpanStatus::Cancelled);
             tx.finish();
         }

@@ -6,8 +6,10 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use pin_project_lite::pin_project;
-use sentry::HubSwitchGuard;
+use sentry::{Hub, HubSwitchGuard};
 
 use crate::pending::{Pending, Running};
 use crate::verdict::{AlwaysOk, Classifier};
@@ -79,6 +81,46 @@ impl<F, C> Continued<F, C> {
     }
 }
 
+impl<C> State<C> {
+    /// Starts a pending continuation at the first poll; the hub to poll under, or `None` for
+    /// plain work.
+    fn enter(&mut self, what: &str) -> Option<Arc<Hub>> {
+        if let State::Pending(_) = self {
+            if let State::Pending(pending) = mem::replace(self, State::Done) {
+                *self = State::Running(pending.start());
+            }
+        }
+        match self {
+            State::Plain => None,
+            State::Running(running) => Some(running.hub().clone()),
+            State::Pending(_) | State::Done => panic!("`{what}` polled after completion"),
+        }
+    }
+
+    /// The running continuation, which ends now.
+    fn take_running(&mut self) -> Running<C> {
+        let State::Running(running) = mem::replace(self, State::Done) else {
+            unreachable!("only a running continuation ends")
+        };
+        running
+    }
+
+    /// Ends the running continuation with the output.
+    fn end<T>(&mut self, output: T) -> T
+    where
+        C: Classifier<T>,
+    {
+        self.take_running().finish(&output);
+        output
+    }
+
+    /// Ends the running continuation after a panic, and resumes the panic.
+    fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>) -> ! {
+        self.take_running().panicked();
+        panic::resume_unwind(payload)
+    }
+}
+
 impl<F: Future, C: Classifier<F::Output>> Future for Continued<F, C> {
     type Output = F::Output;
 
@@ -87,34 +129,96 @@ impl<F: Future, C: Classifier<F::Output>> Future for Continued<F, C> {
         // SAFETY: a pinned projection through `ManuallyDrop`, which is `repr(transparent)` and
         // never moves its content.
         let future = unsafe { this.future.map_unchecked_mut(|future| &mut **future) };
-        if let State::Pending(_) = this.state {
-            if let State::Pending(pending) = mem::replace(this.state, State::Done) {
-                *this.state = State::Running(pending.start());
-            }
-        }
-        let hub = match this.state {
-            State::Plain => return future.poll(cx),
-            State::Running(running) => running.hub().clone(),
-            State::Pending(_) | State::Done => panic!("`Continued` polled after completion"),
+        let Some(hub) = this.state.enter("Continued") else {
+            return future.poll(cx);
         };
         let _hub = HubSwitchGuard::new(hub);
-        let output = match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(output)) => Ok(output),
-            Err(payload) => Err(payload),
-        };
-        let State::Running(running) = mem::replace(this.state, State::Done) else {
-            unreachable!("the state is Running until this poll ends it")
-        };
-        match output {
-            Ok(output) => {
-                running.finish(&output);
-                Poll::Ready(output)
-            }
-            Err(payload) => {
-                running.panicked();
-                panic::resume_unwind(payload)
-            }
+        match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(this.state.end(output)),
+            Err(payload) => this.state.panicked(payload),
         }
+    }
+}
+
+#[cfg(feature = "stream")]
+pin_project! {
+    /// A stream that runs as one continuation of a [`TraceContext`](crate::TraceContext): created
+    /// by [`Builder::bind_stream`](crate::Builder::bind_stream) (feature `stream`).
+    ///
+    /// The continuation starts at the first `poll_next`; every `poll_next` runs under its hub, so
+    /// spans and errors of the items' work link to it; it finishes `ok` when the stream ends,
+    /// `internal_error` on a panic (resumed), and `cancelled` when the stream is dropped before its
+    /// end (the inner stream is dropped under the continuation's hub first).
+    ///
+    /// ```
+    /// use futures_util::StreamExt as _;
+    ///
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let pages = traced_spawn::Builder::new("export::pages")
+    ///     .bind_stream(futures_util::stream::iter(1..=3));
+    /// assert_eq!(pages.collect::<Vec<_>>().await, [1, 2, 3]);
+    /// # });
+    /// ```
+    #[must_use = "streams do nothing unless polled"]
+    pub struct ContinuedStream<S> {
+        #[pin]
+        stream: ManuallyDrop<S>,
+        state: State<AlwaysOk>,
+    }
+
+    impl<S> PinnedDrop for ContinuedStream<S> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let state = mem::replace(this.state, State::Done);
+            let _hub = match &state {
+                State::Running(running) => Some(HubSwitchGuard::new(running.hub().clone())),
+                _ => None,
+            };
+            // SAFETY: as in `Continued`'s drop: dropped in place, once, never touched again.
+            unsafe { ManuallyDrop::drop(this.stream.get_unchecked_mut()) };
+            drop(state);
+        }
+    }
+}
+
+#[cfg(feature = "stream")]
+impl<S> ContinuedStream<S> {
+    pub(crate) fn new(pending: Option<Pending<AlwaysOk>>, stream: S) -> Self {
+        ContinuedStream {
+            stream: ManuallyDrop::new(stream),
+            state: pending.map_or(State::Plain, State::Pending),
+        }
+    }
+}
+
+#[cfg(feature = "stream")]
+impl<S: futures_core::Stream> futures_core::Stream for ContinuedStream<S> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let this = self.project();
+        // SAFETY: as in `Continued::poll`.
+        let stream = unsafe { this.stream.map_unchecked_mut(|stream| &mut **stream) };
+        if let State::Done = this.state {
+            return Poll::Ready(None);
+        }
+        let Some(hub) = this.state.enter("ContinuedStream") else {
+            return stream.poll_next(cx);
+        };
+        let _hub = HubSwitchGuard::new(hub);
+        match panic::catch_unwind(AssertUnwindSafe(|| stream.poll_next(cx))) {
+            Ok(Poll::Ready(None)) => {
+                this.state.end(());
+                Poll::Ready(None)
+            }
+            Ok(polled) => polled,
+            Err(payload) => this.state.panicked(payload),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.stream.size_hint()
     }
 }

@@ -50,10 +50,12 @@ pub use builder::{Builder, OP_BLOCKING, OP_LOCAL, OP_RAYON, OP_TASK, OP_THREAD};
 pub use context::TraceContext;
 pub use continuation::{ORIGIN, QUEUE_DELAY_KEY, THREAD_ID_KEY, THREAD_NAME_KEY};
 pub use future::Continued;
+#[cfg(feature = "stream")]
+pub use future::ContinuedStream;
 pub use propagation::{HeaderError, BAGGAGE_HEADER, SENTRY_TRACE_HEADER};
 #[cfg(feature = "rayon")]
 pub use rayon_handle::RayonHandle;
-pub use spawn::{Spawn, SpawnFuture};
+pub use spawn::{in_current_trace, Spawn, SpawnFuture};
 pub use verdict::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure, Verdict};
 
 #[doc(inline)]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use sentry::Hub;
 
 use crate::context::TraceContext;
-use crate::continuation::{Continuation, Ending};
+use crate::continuation::{Continuation, Ending, Shape};
 use crate::verdict::Classifier;
 
 /// A transaction name or op.
@@ -30,13 +30,20 @@ struct Parts<C> {
     ctx: TraceContext,
     name: Label,
     op: Label,
+    shape: Shape,
     classifier: C,
 }
 
 impl<C> Pending<C> {
     /// Work that continues `ctx`, or `None` when there is nothing to continue (no client was bound
     /// where the context was captured): the work then runs as it is.
-    pub(crate) fn new(ctx: TraceContext, name: Label, op: Label, classifier: C) -> Option<Self> {
+    pub(crate) fn new(
+        ctx: TraceContext,
+        name: Label,
+        op: Label,
+        shape: Shape,
+        classifier: C,
+    ) -> Option<Self> {
         if ctx.is_empty() {
             return None;
         }
@@ -45,6 +52,7 @@ impl<C> Pending<C> {
                 ctx,
                 name,
                 op,
+                shape,
                 classifier,
             }),
         })
@@ -56,7 +64,7 @@ impl<C> Pending<C> {
             unreachable!("a Pending is started once: `start` takes it by value")
         };
         Running {
-            continuation: Continuation::start(parts.ctx, &parts.name, &parts.op),
+            continuation: Continuation::start(parts.ctx, &parts.name, &parts.op, parts.shape),
             classifier: parts.classifier,
         }
     }
@@ -83,7 +91,12 @@ impl<C> Drop for Pending<C> {
             return;
         }
         // Dropped before it ran: start and drop, which finishes it as `cancelled`.
-        drop(Continuation::start(parts.ctx, &parts.name, &parts.op));
+        drop(Continuation::start(
+            parts.ctx,
+            &parts.name,
+            &parts.op,
+            parts.shape,
+        ));
     }
 }
 

@@ -15,8 +15,9 @@ pub use crate::spawn::{Spawn, SpawnFuture};
 pub use crate::verdict::probe::{
     DebugVerdict, DerefErrorVerdict, ErrorVerdict, OtherVerdict, Probe, ResultVerdict,
 };
-pub use crate::verdict::Verdict;
+pub use crate::verdict::{Classifier, Verdict};
 use crate::Builder;
+pub use crate::Continued;
 #[cfg(feature = "rayon")]
 pub use crate::RayonHandle;
 
@@ -32,15 +33,20 @@ pub struct Spec {
     pub thread_name: Option<&'static str>,
     /// The fn's name as written: the default thread name, and how panics name the call.
     pub fn_name: &'static str,
+    /// The `child` option.
+    pub child: bool,
 }
 
 impl Spec {
     fn builder<C>(self, classifier: C) -> Builder<C> {
-        let builder = Builder::new(self.name).classify(classifier);
-        match self.op {
-            Some(op) => builder.op(op),
-            None => builder,
+        let mut builder = Builder::new(self.name).classify(classifier);
+        if let Some(op) = self.op {
+            builder = builder.op(op);
         }
+        if self.child {
+            builder = builder.child();
+        }
+        builder
     }
 }
 
@@ -102,6 +108,15 @@ where
 {
     require_runtime(Caller::Function(spec.fn_name));
     spec.builder(verdict).tokio_task(fut)
+}
+
+/// `#[traced_spawn(future)]`: the traced future, unspawned.
+pub fn future<Fut, C>(spec: Spec, fut: Fut, verdict: C) -> crate::Continued<Fut, C>
+where
+    Fut: Future,
+    C: FnOnce(&Fut::Output) -> Verdict,
+{
+    spec.builder(verdict).bind(fut)
 }
 
 /// `#[traced_spawn(blocking)]`: tokio's blocking pool.

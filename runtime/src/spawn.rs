@@ -87,3 +87,35 @@ pub trait SpawnFuture {
         F: Future + Send + 'static,
         F::Output: Send + 'static;
 }
+
+/// Wraps `f` so that each call runs in a fork of the hub current *here*, on whatever thread calls
+/// it: the way to keep work that a library fans out to its own threads (rayon's `par_iter`, a
+/// thread pool's callbacks) inside the current continuation. Spans and errors of each call link
+/// to the span active here; what a call sets on its scope stays in that call.
+///
+/// rayon's workers have hubs of their own that do not see the continuation, so without this,
+/// spans started inside `par_iter` closures are not part of the trace.
+///
+#[cfg_attr(feature = "rayon", doc = "```")]
+#[cfg_attr(not(feature = "rayon"), doc = "```ignore")]
+/// use rayon::prelude::*;
+///
+/// let lengths: Vec<usize> = ["a", "bb", "ccc"]
+///     .par_iter()
+///     .map(traced_spawn::in_current_trace(|word: &&str| {
+///         // on a rayon worker, under the continuation's hub: a child span would link here
+///         word.len()
+///     }))
+///     .collect();
+/// assert_eq!(lengths, [1, 2, 3]);
+/// ```
+pub fn in_current_trace<A, R, F>(f: F) -> impl Fn(A) -> R + Send + Sync
+where
+    F: Fn(A) -> R + Send + Sync,
+{
+    let hub = sentry::Hub::current();
+    move |argument| {
+        let fork = std::sync::Arc::new(sentry::Hub::new_from_top(&hub));
+        sentry::Hub::run(fork, || f(argument))
+    }
+}

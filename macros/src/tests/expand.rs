@@ -153,7 +153,7 @@ fn unknown_option_lists_the_options() {
     let expansion = run("nmae = \"typo\"", WORK);
     expansion.assert_error(
         "unknown option `nmae`, expected one of: `name`, `op`, `thread_name`, `blocking`, \
-         `local`, `rayon`, `spawner`, `err`, `crate`",
+         `local`, `rayon`, `spawner`, `err`, `future`, `child`, `crate`",
         "nmae",
     );
     expansion.assert_spawns("thread");
@@ -613,7 +613,7 @@ fn sync_fn_expansion() {
         "::traced_spawn::__private::Spec { name: { fn __traced_spawn_here() {} \
          ::traced_spawn::__private::fn_path(::core::any::type_name_of_val(&__traced_spawn_here)) }, \
          op: ::core::option::Option::None, thread_name: ::core::option::Option::None, \
-         fn_name: \"add\", }",
+         fn_name: \"add\", child: false, }",
     );
     expansion.assert_has("move || -> u32 { let a = a; let mut b = b; b += a; b }");
     expansion.assert_has(
@@ -717,7 +717,7 @@ fn options_reach_the_spec() {
     expansion.assert_has(
         "Spec { name: ::traced_spawn::__private::std::borrow::Cow::Borrowed(\"slack.reply\"), op: \
          ::core::option::Option::Some(\"queue.process\"), thread_name: \
-         ::core::option::Option::Some(\"reply\"), fn_name: \"work\", }",
+         ::core::option::Option::Some(\"reply\"), fn_name: \"work\", child: false, }",
     );
     expansion.assert_lacks("fn_path");
     expansion.assert_has(".__traced_spawn_verdict(true)");
@@ -994,4 +994,34 @@ fn tokio_executors_track_the_caller() {
         "{}",
         expansion.code
     );
+}
+
+#[test]
+fn future_returns_the_traced_future_unspawned() {
+    let expansion = run("future", "async fn fetch(n: u32) -> u32 { n }");
+    expansion.assert_no_errors();
+    expansion.assert_spawns("future");
+    expansion.assert_has(
+        "-> ::traced_spawn::__private::Continued<impl ::core::future::Future<Output = u32>, \
+         impl ::traced_spawn::__private::Classifier<u32>>",
+    );
+    expansion.assert_has("::traced_spawn::__private::assert_local_arg(&n);");
+    expansion.assert_lacks("track_caller");
+    run("future", "fn fetch() {}").assert_error(
+        "`future` returns the traced future of an async fn unspawned, but this fn is sync",
+        "future",
+    );
+    run("future, blocking", "async fn fetch() {}")
+        .assert_error("`blocking` conflicts with `future`", "blocking");
+}
+
+#[test]
+fn child_reaches_the_spec_and_conflicts_with_future() {
+    run("child", "async fn part() {}").assert_has("child: true");
+    run("", "async fn part() {}").assert_has("child: false");
+    run("future, child", "async fn part() {}").assert_error(
+        "`child` records the body as a span of the caller's span",
+        "child",
+    );
+    run("child = 1", WORK).assert_error("`child` is a flag", "child = 1");
 }
