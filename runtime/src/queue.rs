@@ -184,7 +184,7 @@ impl MessageTrace {
     /// The context a consumer continues: the headers parsed by [`TraceContext::from_headers`].
     /// A message without trace headers gives [`HeaderError::Missing`]; a malformed one another
     /// [`HeaderError`] ([`Process`] then continues the scope where it runs rather than use part of
-/// it).
+    /// it).
     ///
     /// ```
     /// use traced_spawn::{queue::MessageTrace, HeaderError};
