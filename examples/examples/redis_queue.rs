@@ -50,7 +50,8 @@
 //! `--demo` (the default), `--worker`, `--produce N`; `--queue NAME` (default `slack.replies`);
 //! `--envelopes FILE` (write every transaction as a JSON line to FILE instead of printing trees);
 //! worker only: `--work-ms MS` (time the simulated answer takes, default 20),
-//! `--exit-when-idle MS` (exit after MS without a job; default: run until killed);
+//! `--exit-when-idle MS` (exit after MS without a job; default: run until killed),
+//! `--lease-ms MS` (default 3000);
 //! `--bench ROUNDS` (jobs/s through Redis with and without tracing, interleaved).
 
 use std::collections::BTreeMap;
@@ -68,11 +69,14 @@ use sentry::protocol::{EnvelopeItem, SpanStatus};
 use sentry::{ClientOptions, Envelope, Hub, SentryFutureExt, Transport};
 use serde::{Deserialize, Serialize};
 use traced_spawn::console::{ConsoleTransport, Trace};
-use traced_spawn::queue::{MessageTrace, Process, Publish, OP_PROCESS, OP_PUBLISH};
+use traced_spawn::queue::{
+    MessageTrace, Process, Publish, OP_PROCESS, OP_PUBLISH, RECEIVE_LATENCY_KEY,
+};
 
-/// How long a worker's lease lasts without a heartbeat: a dead worker's job is requeued this long
-/// (plus one reaper period) after its death. The heartbeat renews it three times per lease.
-const LEASE: Duration = Duration::from_millis(1_000);
+/// How long a worker's lease lasts without a heartbeat, unless `--lease-ms` says otherwise: a dead
+/// worker's job is requeued this long (plus one reaper period) after its death. The heartbeat
+/// renews it three times per lease, so a live worker keeps it even when it misses two beats.
+const LEASE: Duration = Duration::from_millis(3_000);
 /// How often each worker looks for dead workers' jobs.
 const REAP_EVERY: Duration = Duration::from_millis(250);
 /// `messaging.system` of the spans.
@@ -128,6 +132,7 @@ struct Options {
     envelopes: Option<PathBuf>,
     work_ms: u64,
     exit_when_idle: Option<Duration>,
+    lease: Duration,
 }
 
 enum Mode {
@@ -147,18 +152,25 @@ fn main() -> ExitCode {
     };
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
 
-    // Where the transactions go: a JSON-lines file (for another process to read), or the console.
-    let file_guard;
-    let reporter;
-    match &options.envelopes {
-        Some(path) => {
-            file_guard = Some(init_json_lines(path));
-            reporter = None;
-        }
-        None => {
-            file_guard = None;
-            reporter = Some(traced_spawn::console::init());
-        }
+    // Where the transactions go: a JSON-lines file (for another process to read), the bench's
+    // recorder, or the console.
+    let mut guard = None;
+    let mut reporter = None;
+    let recorder = Arc::new(BenchTransport::default());
+    match (&mode, &options.envelopes) {
+        (Mode::Bench(_), _) => guard = Some(init_with_transport(recorder.clone())),
+        (_, Some(path)) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(file) => guard = Some(init_with_transport(Arc::new(JsonLines(Mutex::new(file))))),
+            Err(err) => {
+                eprintln!("redis_queue: --envelopes {}: {err}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        (_, None) => reporter = Some(traced_spawn::console::init()),
     }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -177,14 +189,14 @@ fn main() -> ExitCode {
                 }
             },
             Mode::Produce(n) => produce(&url, &options, n).await,
-            Mode::Bench(rounds) => bench(&url, &options, rounds).await,
+            Mode::Bench(rounds) => bench(&url, &options, rounds, &recorder).await,
         }
     });
     drop(rt);
     if let (Some(reporter), Mode::Worker | Mode::Produce(_)) = (&reporter, &mode) {
         reporter.print_trees();
     }
-    drop(file_guard);
+    drop(guard);
     code
 }
 
@@ -195,6 +207,7 @@ fn parse_args() -> Result<(Mode, Options), String> {
         envelopes: None,
         work_ms: 20,
         exit_when_idle: None,
+        lease: LEASE,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -211,6 +224,10 @@ fn parse_args() -> Result<(Mode, Options), String> {
             "--queue" => options.queue = value("--queue")?,
             "--envelopes" => options.envelopes = Some(value("--envelopes")?.into()),
             "--work-ms" => options.work_ms = number("--work-ms", value("--work-ms")?)?,
+            "--lease-ms" => {
+                let ms = number("--lease-ms", value("--lease-ms")?)?.max(30);
+                options.lease = Duration::from_millis(ms);
+            }
             "--exit-when-idle" => {
                 let ms = number("--exit-when-idle", value("--exit-when-idle")?)?;
                 options.exit_when_idle = Some(Duration::from_millis(ms));
@@ -218,7 +235,7 @@ fn parse_args() -> Result<(Mode, Options), String> {
             other => {
                 return Err(format!(
                     "unknown argument {other:?}; use --demo | --worker | --produce N | --bench \
-                     ROUNDS, with --queue NAME, --envelopes FILE, --work-ms MS, --exit-when-idle MS"
+                     ROUNDS, with --queue NAME, --envelopes FILE, --work-ms MS, --exit-when-idle MS, --lease-ms MS"
                 ))
             }
         }
@@ -363,7 +380,7 @@ async fn worker(url: &str, options: &Options) -> Result<(), redis::RedisError> {
         .arg(&lease)
         .arg(1)
         .arg("PX")
-        .arg(LEASE.as_millis() as u64)
+        .arg(options.lease.as_millis() as u64)
         .query_async::<()>(&mut conn)
         .await?;
     redis::cmd("SADD")
@@ -378,6 +395,7 @@ async fn worker(url: &str, options: &Options) -> Result<(), redis::RedisError> {
         workers.clone(),
         lease.clone(),
         id.clone(),
+        options.lease,
     ));
     let reaper = tokio::spawn(reaper(conn.clone(), queue.to_owned(), id.clone()));
 
@@ -419,7 +437,11 @@ async fn worker(url: &str, options: &Options) -> Result<(), redis::RedisError> {
             pipe.query_async::<()>(&mut conn).await?;
             continue;
         };
-        println!("worker {id} took job {} retry {retry}", job.id);
+        let waited_ms = job.trace.receive_latency_ms(unix_ms());
+        println!(
+            "worker {id} took job {} ({waited_ms} ms in the queue) retry {retry}",
+            job.id
+        );
         let _ = std::io::stdout().flush();
         let body_size = item.len() - item.find('|').map_or(0, |bar| bar + 1);
         let result = Process::new(SYSTEM, queue, job.id.as_str(), &job.trace)
@@ -470,10 +492,16 @@ fn parse_item(item: &str) -> Option<(u64, Job)> {
     Some((retry.parse().ok()?, serde_json::from_str(json).ok()?))
 }
 
-async fn heartbeat(mut conn: MultiplexedConnection, workers: String, lease: String, id: String) {
+async fn heartbeat(
+    mut conn: MultiplexedConnection,
+    workers: String,
+    lease: String,
+    id: String,
+    every: Duration,
+) {
     let script = redis::cmd("EVAL");
     loop {
-        tokio::time::sleep(LEASE / 3).await;
+        tokio::time::sleep(every / 3).await;
         let alive: Result<i64, _> = script
             .clone()
             .arg(HEARTBEAT)
@@ -481,7 +509,7 @@ async fn heartbeat(mut conn: MultiplexedConnection, workers: String, lease: Stri
             .arg(&workers)
             .arg(&lease)
             .arg(&id)
-            .arg(LEASE.as_millis() as u64)
+            .arg(every.as_millis() as u64)
             .query_async(&mut conn)
             .await;
         if let Ok(0) = alive {
@@ -632,7 +660,7 @@ fn check_shape(traces: &[Trace]) -> ExitCode {
 // ---------------------------------------------------------------------------------------------
 // Bench: jobs/s through Redis, with and without tracing, interleaved in one process.
 
-async fn bench(url: &str, options: &Options, rounds: usize) -> ExitCode {
+async fn bench(url: &str, options: &Options, rounds: usize, recorder: &BenchTransport) -> ExitCode {
     const JOBS: usize = 500;
     const WORKERS: usize = 4;
     let traced_client = Hub::current().client();
@@ -676,6 +704,28 @@ async fn bench(url: &str, options: &Options, rounds: usize) -> ExitCode {
          traced {traced:.0} jobs/s, traced/plain {:.2}",
         traced / plain
     );
+    let mut latencies = recorder
+        .latencies_ms
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    latencies.sort_unstable();
+    if latencies.len() != rounds * JOBS {
+        eprintln!(
+            "redis_queue: bench: {} traced jobs recorded, expected {}",
+            latencies.len(),
+            rounds * JOBS
+        );
+        return ExitCode::FAILURE;
+    }
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    println!(
+        "receive latency of the traced jobs (publish to start of processing, all {JOBS} published \
+         back to back): median {} ms, p90 {} ms, max {} ms",
+        at(0.5),
+        at(0.9),
+        at(1.0)
+    );
     ExitCode::SUCCESS
 }
 
@@ -701,6 +751,7 @@ async fn bench_round(
         let hub = Arc::new(Hub::new_from_top(Hub::current()));
         consumers.push(tokio::spawn(
             async move {
+                let mut last_ack = None;
                 while done.load(Ordering::SeqCst) < jobs as u64 {
                     let item: Option<String> = redis::cmd("BLMOVE")
                         .arg(&queue)
@@ -726,8 +777,9 @@ async fn bench_round(
                         .query_async::<i64>(&mut conn)
                         .await?;
                     done.fetch_add(1, Ordering::SeqCst);
+                    last_ack = Some(Instant::now());
                 }
-                Ok::<_, redis::RedisError>(())
+                Ok::<_, redis::RedisError>(last_ack)
             }
             .bind_hub(hub),
         ));
@@ -735,13 +787,16 @@ async fn bench_round(
     for i in 0..jobs {
         handle(&producer, "C042", &format!("question {i}")).await?;
     }
+    // Until the last ack, not until the idle consumers' BLMOVE times out.
+    let mut finished = started;
     for consumer in consumers {
-        consumer
+        let last_ack = consumer
             .await
             .expect("a consumer task")
             .map_err(|err| err.to_string())?;
+        finished = finished.max(last_ack.unwrap_or(started));
     }
-    Ok(started.elapsed())
+    Ok(finished - started)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -771,13 +826,8 @@ impl Transport for JsonLines {
     }
 }
 
-fn init_json_lines(path: &PathBuf) -> sentry::ClientInitGuard {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap_or_else(|err| panic!("cannot open {}: {err}", path.display()));
-    let transport: Arc<dyn Transport> = Arc::new(JsonLines(Mutex::new(file)));
+/// Binds a client that samples every transaction and hands every envelope to `transport`.
+fn init_with_transport(transport: Arc<dyn Transport>) -> sentry::ClientInitGuard {
     let mut options = ClientOptions::new().traces_sample_rate(1.0);
     options.dsn = Some(
         traced_spawn::console::PLACEHOLDER_DSN
@@ -786,6 +836,33 @@ fn init_json_lines(path: &PathBuf) -> sentry::ClientInitGuard {
     );
     options.transport = Some(Arc::new(move |_: &ClientOptions| transport.clone()));
     sentry::init(options)
+}
+
+/// The bench's transport: serializes every envelope (as an HTTP transport would, but here on the
+/// finishing thread, so its cost is counted) into nothing, and records the receive latencies.
+#[derive(Default)]
+struct BenchTransport {
+    latencies_ms: Mutex<Vec<u64>>,
+}
+
+impl Transport for BenchTransport {
+    fn send_envelope(&self, envelope: Envelope) {
+        let _ = envelope.to_writer(std::io::sink());
+        for item in envelope.items() {
+            let EnvelopeItem::Transaction(tx) = item else {
+                continue;
+            };
+            let latencies = tx
+                .spans
+                .iter()
+                .filter(|span| span.op.as_deref() == Some(OP_PROCESS))
+                .filter_map(|span| span.data.get(RECEIVE_LATENCY_KEY)?.as_u64());
+            self.latencies_ms
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(latencies);
+        }
+    }
 }
 
 /// Feeds the transactions another process wrote with [`JsonLines`] to the console.
@@ -803,6 +880,13 @@ fn read_json_lines(path: &PathBuf, console: &ConsoleTransport) -> Result<(), Str
         }
     }
     Ok(())
+}
+
+/// The wall clock in milliseconds since the Unix epoch, as in [`MessageTrace::published_at_ms`].
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 /// A random 16-hex-digit id (message ids, worker ids, queue names of one run).

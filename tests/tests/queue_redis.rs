@@ -331,10 +331,19 @@ fn a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker() {
     };
     let queue = unique("q-kill");
     let (took_tx, took) = std::sync::mpsc::channel();
-    // A worker whose job takes a minute: it is killed half-way.
+    // A worker whose job takes a minute: it is killed half-way. A short lease, so that its death
+    // is noticed within a second.
     let mut doomed = Proc::start_with(
         &url,
-        &["--worker", "--queue", &queue, "--work-ms", "60000"],
+        &[
+            "--worker",
+            "--queue",
+            &queue,
+            "--work-ms",
+            "60000",
+            "--lease-ms",
+            "1000",
+        ],
         move |line| {
             if line.contains(" took job ") {
                 let _ = took_tx.send(line.to_owned());
@@ -346,7 +355,7 @@ fn a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker() {
     let line = took
         .recv_timeout(Duration::from_secs(20))
         .expect("the first worker takes the job");
-    assert!(line.ends_with("retry 0"), "{line}");
+    assert!(line.ends_with(" retry 0"), "{line}");
     doomed.child.kill().expect("SIGKILL the worker"); // SIGKILL on Unix: no cleanup at all
     let (status, _, _) = doomed.wait();
     assert!(!status.success());
@@ -360,7 +369,7 @@ fn a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker() {
             "--work-ms",
             "5",
             "--exit-when-idle",
-            "2500",
+            "3000",
         ],
     );
     let out = rescuer.succeed();
