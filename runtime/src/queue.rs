@@ -85,14 +85,41 @@ use crate::{Builder, HeaderError, TraceContext};
 /// Op of the producer's span around a publish: `queue.publish`.
 ///
 /// ```
-/// assert_eq!(traced_spawn::queue::OP_PUBLISH, "queue.publish");
+/// use traced_spawn::queue::{Publish, OP_PUBLISH};
+///
+/// # let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// # let envelopes = sentry::test::with_captured_envelopes_options(|| {
+/// # let request = sentry::start_transaction(sentry::TransactionContext::new("POST /ask", "http.server"));
+/// # sentry::configure_scope(|scope| scope.set_span(Some(request.clone().into())));
+/// let publish = Publish::start("redis", "jobs", "msg-1");
+/// publish.body_size(64);
+/// publish.finish(&Ok::<(), ()>(()));
+/// # request.finish();
+/// # }, options);
+/// # let Some(sentry::protocol::EnvelopeItem::Transaction(tx)) = envelopes[0].items().next() else { panic!() };
+/// let span = &tx.spans[0]; // the publish span, in the request's transaction
+/// assert_eq!(span.op.as_deref(), Some(OP_PUBLISH));
 /// ```
 pub const OP_PUBLISH: &str = "queue.publish";
 
 /// Op of the consumer's span around the processing of one message: `queue.process`.
 ///
 /// ```
-/// assert_eq!(traced_spawn::queue::OP_PROCESS, "queue.process");
+/// use traced_spawn::queue::{MessageTrace, Process, OP_PROCESS};
+///
+/// # let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// # let envelopes = sentry::test::with_captured_envelopes_options(|| {
+/// let published_at_ms = std::time::SystemTime::now()
+///     .duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 - 250;
+/// let trace = MessageTrace { published_at_ms, ..Default::default() };
+/// Process::new("redis", "jobs", "msg-1", &trace)
+///     .retry_count(1)
+///     .run("worker::job", || Ok::<_, ()>(()))
+///     .unwrap();
+/// # }, options);
+/// # let Some(sentry::protocol::EnvelopeItem::Transaction(tx)) = envelopes[0].items().next() else { panic!() };
+/// let span = &tx.spans[0]; // queue.process, in the consumer's transaction
+/// assert_eq!(span.op.as_deref(), Some(OP_PROCESS));
 /// ```
 pub const OP_PROCESS: &str = "queue.process";
 
@@ -100,42 +127,123 @@ pub const OP_PROCESS: &str = "queue.process";
 /// `function`, as in Sentry's documented consumer instrumentation.
 ///
 /// ```
-/// assert_eq!(traced_spawn::queue::OP_CONSUMER, "function");
+/// use traced_spawn::queue::{MessageTrace, Process, OP_CONSUMER};
+///
+/// # let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// # let envelopes = sentry::test::with_captured_envelopes_options(|| {
+/// let published_at_ms = std::time::SystemTime::now()
+///     .duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 - 250;
+/// let trace = MessageTrace { published_at_ms, ..Default::default() };
+/// Process::new("redis", "jobs", "msg-1", &trace)
+///     .retry_count(1)
+///     .run("worker::job", || Ok::<_, ()>(()))
+///     .unwrap();
+/// # }, options);
+/// # let Some(sentry::protocol::EnvelopeItem::Transaction(tx)) = envelopes[0].items().next() else { panic!() };
+/// let span = &tx.spans[0]; // queue.process, in the consumer's transaction
+/// let Some(sentry::protocol::Context::Trace(consumer)) = tx.contexts.get("trace") else { panic!() };
+/// assert_eq!(consumer.op.as_deref(), Some(OP_CONSUMER));
 /// ```
 pub const OP_CONSUMER: &str = "function";
 
 /// Span data key of the messaging system (`redis`, `kafka`, `aws_sqs`, ...).
 ///
 /// ```
-/// assert_eq!(traced_spawn::queue::SYSTEM_KEY, "messaging.system");
+/// use traced_spawn::queue::{Publish, SYSTEM_KEY};
+///
+/// # let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// # let envelopes = sentry::test::with_captured_envelopes_options(|| {
+/// # let request = sentry::start_transaction(sentry::TransactionContext::new("POST /ask", "http.server"));
+/// # sentry::configure_scope(|scope| scope.set_span(Some(request.clone().into())));
+/// let publish = Publish::start("redis", "jobs", "msg-1");
+/// publish.body_size(64);
+/// publish.finish(&Ok::<(), ()>(()));
+/// # request.finish();
+/// # }, options);
+/// # let Some(sentry::protocol::EnvelopeItem::Transaction(tx)) = envelopes[0].items().next() else { panic!() };
+/// let span = &tx.spans[0]; // the publish span, in the request's transaction
+/// assert_eq!(span.data[SYSTEM_KEY], "redis");
 /// ```
 pub const SYSTEM_KEY: &str = "messaging.system";
 
 /// Span data key of the queue or topic name.
 ///
 /// ```
-/// assert_eq!(traced_spawn::queue::DESTINATION_KEY, "messaging.destination.name");
+/// use traced_spawn::queue::{Publish, DESTINATION_KEY};
+///
+/// # let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// # let envelopes = sentry::test::with_captured_envelopes_options(|| {
+/// # let request = sentry::start_transaction(sentry::TransactionContext::new("POST /ask", "http.server"));
+/// # sentry::configure_scope(|scope| scope.set_span(Some(request.clone().into())));
+/// let publish = Publish::start("redis", "jobs", "msg-1");
+/// publish.body_size(64);
+/// publish.finish(&Ok::<(), ()>(()));
+/// # request.finish();
+/// # }, options);
+/// # let Some(sentry::protocol::EnvelopeItem::Transaction(tx)) = envelopes[0].items().next() else { panic!() };
+/// let span = &tx.spans[0]; // the publish span, in the request's transaction
+/// assert_eq!(span.data[DESTINATION_KEY], "jobs");
 /// ```
 pub const DESTINATION_KEY: &str = "messaging.destination.name";
 
 /// Span data key of the message identifier.
 ///
 /// ```
-/// assert_eq!(traced_spawn::queue::MESSAGE_ID_KEY, "messaging.message.id");
+/// use traced_spawn::queue::{Publish, MESSAGE_ID_KEY};
+///
+/// # let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// # let envelopes = sentry::test::with_captured_envelopes_options(|| {
+/// # let request = sentry::start_transaction(sentry::TransactionContext::new("POST /ask", "http.server"));
+/// # sentry::configure_scope(|scope| scope.set_span(Some(request.clone().into())));
+/// let publish = Publish::start("redis", "jobs", "msg-1");
+/// publish.body_size(64);
+/// publish.finish(&Ok::<(), ()>(()));
+/// # request.finish();
+/// # }, options);
+/// # let Some(sentry::protocol::EnvelopeItem::Transaction(tx)) = envelopes[0].items().next() else { panic!() };
+/// let span = &tx.spans[0]; // the publish span, in the request's transaction
+/// assert_eq!(span.data[MESSAGE_ID_KEY], "msg-1");
 /// ```
 pub const MESSAGE_ID_KEY: &str = "messaging.message.id";
 
 /// Span data key of the size of the message body, in bytes.
 ///
 /// ```
-/// assert_eq!(traced_spawn::queue::BODY_SIZE_KEY, "messaging.message.body.size");
+/// use traced_spawn::queue::{Publish, BODY_SIZE_KEY};
+///
+/// # let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// # let envelopes = sentry::test::with_captured_envelopes_options(|| {
+/// # let request = sentry::start_transaction(sentry::TransactionContext::new("POST /ask", "http.server"));
+/// # sentry::configure_scope(|scope| scope.set_span(Some(request.clone().into())));
+/// let publish = Publish::start("redis", "jobs", "msg-1");
+/// publish.body_size(64);
+/// publish.finish(&Ok::<(), ()>(()));
+/// # request.finish();
+/// # }, options);
+/// # let Some(sentry::protocol::EnvelopeItem::Transaction(tx)) = envelopes[0].items().next() else { panic!() };
+/// let span = &tx.spans[0]; // the publish span, in the request's transaction
+/// assert_eq!(span.data[BODY_SIZE_KEY], 64);
 /// ```
 pub const BODY_SIZE_KEY: &str = "messaging.message.body.size";
 
 /// Span data key of the number of earlier attempts at processing the message (0 the first time).
 ///
 /// ```
-/// assert_eq!(traced_spawn::queue::RETRY_COUNT_KEY, "messaging.message.retry.count");
+/// use traced_spawn::queue::{MessageTrace, Process, RETRY_COUNT_KEY};
+///
+/// # let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// # let envelopes = sentry::test::with_captured_envelopes_options(|| {
+/// let published_at_ms = std::time::SystemTime::now()
+///     .duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 - 250;
+/// let trace = MessageTrace { published_at_ms, ..Default::default() };
+/// Process::new("redis", "jobs", "msg-1", &trace)
+///     .retry_count(1)
+///     .run("worker::job", || Ok::<_, ()>(()))
+///     .unwrap();
+/// # }, options);
+/// # let Some(sentry::protocol::EnvelopeItem::Transaction(tx)) = envelopes[0].items().next() else { panic!() };
+/// let span = &tx.spans[0]; // queue.process, in the consumer's transaction
+/// assert_eq!(span.data[RETRY_COUNT_KEY], 1);
 /// ```
 pub const RETRY_COUNT_KEY: &str = "messaging.message.retry.count";
 
@@ -143,7 +251,21 @@ pub const RETRY_COUNT_KEY: &str = "messaging.message.retry.count";
 /// of processing.
 ///
 /// ```
-/// assert_eq!(traced_spawn::queue::RECEIVE_LATENCY_KEY, "messaging.message.receive.latency");
+/// use traced_spawn::queue::{MessageTrace, Process, RECEIVE_LATENCY_KEY};
+///
+/// # let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+/// # let envelopes = sentry::test::with_captured_envelopes_options(|| {
+/// let published_at_ms = std::time::SystemTime::now()
+///     .duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 - 250;
+/// let trace = MessageTrace { published_at_ms, ..Default::default() };
+/// Process::new("redis", "jobs", "msg-1", &trace)
+///     .retry_count(1)
+///     .run("worker::job", || Ok::<_, ()>(()))
+///     .unwrap();
+/// # }, options);
+/// # let Some(sentry::protocol::EnvelopeItem::Transaction(tx)) = envelopes[0].items().next() else { panic!() };
+/// let span = &tx.spans[0]; // queue.process, in the consumer's transaction
+/// assert!(span.data[RECEIVE_LATENCY_KEY].as_u64().unwrap() >= 250);
 /// ```
 pub const RECEIVE_LATENCY_KEY: &str = "messaging.message.receive.latency";
 
