@@ -172,6 +172,10 @@ fn main() -> ExitCode {
         },
         (_, None) => reporter = Some(traced_spawn::console::init()),
     }
+    if let (Some(reporter), Mode::Worker) = (&reporter, &mode) {
+        // A worker runs until stopped: print each trace once it has been quiet for a moment.
+        reporter.print_live(Duration::from_millis(500));
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -193,7 +197,7 @@ fn main() -> ExitCode {
         }
     });
     drop(rt);
-    if let (Some(reporter), Mode::Worker | Mode::Produce(_)) = (&reporter, &mode) {
+    if let (Some(reporter), Mode::Produce(_)) = (&reporter, &mode) {
         reporter.print_trees();
     }
     drop(guard);
