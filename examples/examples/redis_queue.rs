@@ -34,17 +34,24 @@
 //!   `QUEUE:processing:ID`.
 //! - A worker takes a job with `BLMOVE QUEUE QUEUE:processing:ID RIGHT LEFT`: atomically, so a job
 //!   is always in exactly one list. It acks with `LREM QUEUE:processing:ID 1 ITEM` once done.
-//! - Every worker runs a reaper ([`REAP`], one Lua script, so atomic): for each member of
-//!   `QUEUE:workers` whose lease is gone (the process died or hung), it moves every item of that
-//!   worker's processing list back to the consuming end of `QUEUE` with `RETRY + 1`, then drops
-//!   the worker from the set.
+//! - Every worker runs a reaper every [`REAP_EVERY`]: for the members of `QUEUE:workers` whose
+//!   lease is gone (the process died, or hung longer than the lease) it first closes their Redis
+//!   connections (each worker names its connections `rq-ID`), so a hung worker that wakes up cannot
+//!   take another job into a list nobody watches any more; then one Lua script ([`REAP`], atomic)
+//!   moves every item of their processing lists back to the consuming end of `QUEUE` with
+//!   `RETRY + 1` and drops them from the set.
 //! - A worker's heartbeat renews its lease only while it is still a member ([`HEARTBEAT`]); a
-//!   worker that finds itself reaped (it hung longer than the lease) exits at once: its job is
-//!   someone else's now. Its late ack then removes nothing, and is reported.
+//!   worker that finds itself reaped, or cannot reach Redis any more, exits at once: its job is
+//!   someone else's now.
 //!
-//! So a job is never lost (it is in `QUEUE` or in exactly one processing list until acked) and,
-//! once acked, never processed again (the ack removes the only copy). A job whose worker dies is
-//! processed again, once, by another worker, in the same trace, with retry count 1.
+//! So a job is never lost (it is in `QUEUE` or in exactly one processing list until acked, and a
+//! list is only given up once its worker can no longer add to it) and, once acked, never delivered
+//! again (the ack removes the only copy). A job whose worker dies is processed again, once, by
+//! another worker, in the same trace, with retry count 1. Delivery is at least once: a worker
+//! that hangs longer than its lease while in the middle of a job may finish that job after it
+//! was requeued, unless its heartbeat stops it first; make the work idempotent where that
+//! matters. The scripts build key names from the queue name, so they need one Redis, not a
+//! Redis Cluster.
 //!
 //! Flags (the end-to-end test `tests/tests/queue_redis.rs` drives these):
 //! `--demo` (the default), `--worker`, `--produce N`; `--queue NAME` (default `slack.replies`);
@@ -91,14 +98,26 @@ if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
 end
 return 0";
 
-/// For each worker of the set `QUEUE:workers` (KEYS[1] = QUEUE) whose lease expired: moves its
-/// processing list back to the consuming end of QUEUE with the retry count + 1, and forgets it.
-/// Returns how many jobs were requeued. One script: Redis runs it atomically.
+/// The members of the set `QUEUE:workers` (KEYS[1] = QUEUE) whose lease expired.
+const EXPIRED: &str = r"
+local expired = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1] .. ':workers')) do
+  if redis.call('EXISTS', KEYS[1] .. ':lease:' .. id) == 0 then
+    table.insert(expired, id)
+  end
+end
+return expired";
+
+/// For each worker ARGV[i] that is still a member of `QUEUE:workers` (KEYS[1] = QUEUE) without a
+/// lease: moves its processing list back to the consuming end of QUEUE with the retry count + 1,
+/// and forgets the worker. Returns how many jobs were requeued. One script: Redis runs it
+/// atomically.
 const REAP: &str = r"
 local queue = KEYS[1]
 local requeued = 0
-for _, id in ipairs(redis.call('SMEMBERS', queue .. ':workers')) do
-  if redis.call('EXISTS', queue .. ':lease:' .. id) == 0 then
+for _, id in ipairs(ARGV) do
+  if redis.call('SISMEMBER', queue .. ':workers', id) == 1
+      and redis.call('EXISTS', queue .. ':lease:' .. id) == 0 then
     local processing = queue .. ':processing:' .. id
     while true do
       local item = redis.call('RPOP', processing)
@@ -374,6 +393,14 @@ async fn worker(url: &str, options: &Options) -> Result<(), redis::RedisError> {
     let mut blocking = connect(&client).await?; // BLMOVE only: it blocks its connection
     let mut conn = connect(&client).await?;
     let id = new_id();
+    // Named, so that a reaper can cut this worker off once its lease has expired.
+    for connection in [&mut blocking, &mut conn] {
+        redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(format!("rq-{id}"))
+            .query_async::<()>(connection)
+            .await?;
+    }
     let queue = options.queue.as_str();
     let processing = format!("{queue}:processing:{id}");
     let workers = format!("{queue}:workers");
@@ -516,27 +543,64 @@ async fn heartbeat(
             .arg(every.as_millis() as u64)
             .query_async(&mut conn)
             .await;
-        if let Ok(0) = alive {
-            // Hung longer than the lease: the job in hand belongs to another worker now.
-            eprintln!("worker {id}: reaped while alive (lease expired); exiting");
-            std::process::exit(3);
+        match alive {
+            Ok(1) => {}
+            // Hung longer than the lease, and reaped: the job in hand belongs to another worker
+            // now. Stop before finishing it.
+            Ok(_) => {
+                eprintln!("worker {id}: reaped while alive (lease expired); exiting");
+                std::process::exit(3);
+            }
+            Err(err) => {
+                eprintln!("worker {id}: cannot renew the lease ({err}); exiting");
+                std::process::exit(3);
+            }
         }
     }
 }
 
 async fn reaper(mut conn: MultiplexedConnection, queue: String, id: String) {
     loop {
-        let requeued: Result<i64, _> = redis::cmd("EVAL")
-            .arg(REAP)
-            .arg(1)
-            .arg(&queue)
-            .query_async(&mut conn)
-            .await;
-        if let Ok(n @ 1..) = requeued {
+        if let Ok(n @ 1..) = reap(&mut conn, &queue).await {
             println!("worker {id} requeued {n} job(s) of dead worker(s)");
         }
         tokio::time::sleep(REAP_EVERY).await;
     }
+}
+
+/// Requeues the jobs of the workers whose lease expired. Their connections are closed first
+/// (Redis names them `rq-ID`), so a worker that was only hung cannot take another job into a list
+/// that nobody watches any more: once it wakes up, its next command fails and it exits.
+async fn reap(conn: &mut MultiplexedConnection, queue: &str) -> redis::RedisResult<i64> {
+    let expired: Vec<String> = redis::cmd("EVAL")
+        .arg(EXPIRED)
+        .arg(1)
+        .arg(queue)
+        .query_async(conn)
+        .await?;
+    if expired.is_empty() {
+        return Ok(0);
+    }
+    let clients: String = redis::cmd("CLIENT").arg("LIST").query_async(conn).await?;
+    for line in clients.lines() {
+        let field = |key: &str| line.split(' ').find_map(|pair| pair.strip_prefix(key));
+        let named = field("name=rq-").is_some_and(|name| expired.iter().any(|id| id == name));
+        if let (true, Some(client)) = (named, field("id=")) {
+            redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("ID")
+                .arg(client)
+                .query_async::<i64>(conn)
+                .await?;
+        }
+    }
+    redis::cmd("EVAL")
+        .arg(REAP)
+        .arg(1)
+        .arg(queue)
+        .arg(&expired)
+        .query_async(conn)
+        .await
 }
 
 /// The work: generate the answer, post it. Its spans nest under `queue.process`.

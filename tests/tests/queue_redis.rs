@@ -409,6 +409,89 @@ fn a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker() {
     );
 }
 
+/// Sends `signal` (`STOP`, `CONT`) to the process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+#[test]
+fn a_hung_worker_is_cut_off_and_its_job_processed_by_another_worker() {
+    let Some(url) = redis_url("a_hung_worker_is_cut_off_and_its_job_processed_by_another_worker")
+    else {
+        return;
+    };
+    let queue = unique("q-hung");
+    let (took_tx, took) = std::sync::mpsc::channel();
+    let mut hung = Proc::start_with(
+        &url,
+        &[
+            "--worker",
+            "--queue",
+            &queue,
+            "--work-ms",
+            "60000",
+            "--lease-ms",
+            "1000",
+        ],
+        move |line| {
+            if line.contains(" took job ") {
+                let _ = took_tx.send(line.to_owned());
+            }
+        },
+    );
+    let mut producer = Proc::start(&url, &["--produce", "1", "--queue", &queue]);
+    producer.succeed();
+    took.recv_timeout(Duration::from_secs(20))
+        .expect("the first worker takes the job");
+    // Frozen mid-job: its lease expires, but its connections stay open.
+    signal(hung.child.id(), "STOP");
+    let mut rescuer = Proc::start(
+        &url,
+        &[
+            "--worker",
+            "--queue",
+            &queue,
+            "--work-ms",
+            "5",
+            "--exit-when-idle",
+            "3000",
+        ],
+    );
+    let out = rescuer.succeed();
+    assert!(out.contains("requeued 1 job(s) of dead worker(s)"), "{out}");
+    // Woken up, it finds its connections closed and exits before finishing the job.
+    signal(hung.child.id(), "CONT");
+    let (status, out, err) = hung.wait();
+    assert_eq!(status.code(), Some(3), "{out}\n{err}");
+    assert!(
+        err.contains("cannot renew the lease"),
+        "cut off, not merely reaped: {err}"
+    );
+    assert!(
+        hung.transactions().is_empty(),
+        "the hung worker never finished its job"
+    );
+
+    let produced = producer.transactions();
+    let (request, publish) = requests_and_publishes(&produced)[0];
+    let consumed = rescuer.transactions();
+    assert_eq!(consumed.len(), 1, "{consumed:#?}");
+    assert_eq!(trace(&consumed[0])["trace_id"], trace(request)["trace_id"]);
+    assert_eq!(trace(&consumed[0])["parent_span_id"], publish["span_id"]);
+    let process = only(&consumed[0], "queue.process");
+    assert_eq!(process["data"]["messaging.message.retry.count"], 1);
+    assert!(
+        keys_left(&url, &queue).is_empty(),
+        "{:?}",
+        keys_left(&url, &queue)
+    );
+}
+
 #[test]
 fn a_publish_to_a_redis_that_is_down_fails_clearly_without_a_panic() {
     // Nothing listens on a port just released by the kernel.
