@@ -990,6 +990,26 @@ mod tests {
         assert_eq!(txs[0].spans[0].op.as_deref(), Some(OP_PROCESS));
     }
 
+    #[test]
+    fn an_unsampled_message_is_processed_without_a_transaction() {
+        let txs = captured(|| {
+            let trace = MessageTrace {
+                headers: [(
+                    "sentry-trace".to_owned(),
+                    "0123456789abcdef0123456789abcdef-0123456789abcdef-0".to_owned(),
+                )]
+                .into(),
+                published_at_ms: now_ms(),
+            };
+            let out = Process::new("test", "q", "1", &trace).run("worker::job", || Ok::<_, ()>(5));
+            assert_eq!(out, Ok(5));
+        });
+        assert!(
+            txs.is_empty(),
+            "the producer's decision not to sample is kept"
+        );
+    }
+
     #[cfg(feature = "serde")]
     #[test]
     fn a_message_trace_round_trips_through_json() {
