@@ -5,12 +5,13 @@
 #   bash scripts/run-examples.sh thread job_queue
 # They are built with the features of `cargo test --workspace --all-features`, so after that
 # command nothing is rebuilt; each run is bounded (60 s) and reports to the console only
-# (SENTRY_DSN and SENTRY_SPOTLIGHT are unset for them).
+# (SENTRY_DSN and SENTRY_SPOTLIGHT are unset for them). `redis_queue` needs REDIS_URL
+# (scripts/redis/start.sh): without it, it is skipped with a notice, or fails when CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all=(quickstart without_macro thread tokio_task blocking rayon_pool job_queue cross_service
-  tracing_logs slack_bot)
+  tracing_logs slack_bot redis_queue)
 if [ "$#" -gt 0 ]; then names=("$@"); else names=("${all[@]}"); fi
 
 cargo build -q --workspace --all-features --examples
@@ -21,6 +22,17 @@ bin_dir="$target_dir/debug/examples"
 for name in "${names[@]}"; do
   args=()
   if [ "$name" = slack_bot ]; then args=(--demo); fi
+  if [ "$name" = redis_queue ]; then
+    args=(--demo)
+    if [ -z "${REDIS_URL:-}" ]; then
+      if [ "${CI:-}" = true ]; then
+        echo "example redis_queue: REDIS_URL is not set (scripts/redis/start.sh)" >&2
+        exit 1
+      fi
+      printf '\n--- example redis_queue: SKIPPED, REDIS_URL is not set (bash scripts/redis/setup.sh && export REDIS_URL="$(bash scripts/redis/start.sh)")\n'
+      continue
+    fi
+  fi
   printf '\n--- example %s\n' "$name${args[*]:+ ${args[*]}}"
   start=$(date +%s%N)
   if ! env -u SENTRY_DSN -u SENTRY_SPOTLIGHT timeout 60 "$bin_dir/$name" "${args[@]}"; then

@@ -8,6 +8,8 @@
 //!
 //! Without the macro: [`Builder`] spawns or runs a continuation, [`TraceContext`] captures a
 //! context to continue later (in a pool worker, a channel consumer), [`Continued`] wraps a future.
+//! Across a queue, [`queue`] writes the `queue.publish` / `queue.process` spans of Sentry's Queues
+//! module around any queue.
 //!
 //! # What a continuation records
 //!
@@ -37,6 +39,7 @@ mod future;
 mod headers;
 mod pending;
 mod propagation;
+pub mod queue;
 #[cfg(feature = "rayon")]
 mod rayon_handle;
 mod spawn;
