@@ -43,7 +43,6 @@ pub mod console;
 mod context;
 mod continuation;
 mod future;
-mod headers;
 mod propagation;
 #[cfg(feature = "rayon")]
 mod rayon_handle;
@@ -58,7 +57,9 @@ pub use builder::{Builder, OP_BLOCKING, OP_LOCAL, OP_RAYON, OP_TASK, OP_THREAD};
 pub use context::TraceContext;
 pub use continuation::{ORIGIN, QUEUE_DELAY_KEY, THREAD_ID_KEY, THREAD_NAME_KEY};
 pub use future::Continued;
-pub use propagation::{HeaderError, BAGGAGE_HEADER, SENTRY_TRACE_HEADER};
+pub use propagation::{
+    HeaderError, BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+};
 #[cfg(feature = "rayon")]
 pub use rayon_handle::RayonHandle;
 pub use spawn::{Spawn, SpawnFuture};
