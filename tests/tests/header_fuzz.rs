@@ -213,7 +213,11 @@ fn assert_round_trips(ctx: &TraceContext) -> Result<(), TestCaseError> {
     prop_assert_eq!(headers[0].0, SENTRY_TRACE_HEADER);
     let trace = ctx.trace_id().unwrap().to_string();
     let span = ctx.parent_span_id().unwrap().to_string();
-    let flags = if ctx.sampled() == Some(true) { "01" } else { "00" };
+    let flags = if ctx.sampled() == Some(true) {
+        "01"
+    } else {
+        "00"
+    };
     let traceparent = headers.iter().find(|(name, _)| *name == TRACEPARENT_HEADER);
     let want = format!("00-{trace}-{span}-{flags}");
     prop_assert_eq!(
@@ -467,7 +471,9 @@ fn arbitrary_json_never_panics() {
             ] {
                 match fields.get(name) {
                     None | Some(serde_json::Value::Null) => {}
-                    Some(serde_json::Value::String(v)) => headers.push((name.to_owned(), v.clone())),
+                    Some(serde_json::Value::String(v)) => {
+                        headers.push((name.to_owned(), v.clone()))
+                    }
                     Some(_) => wrong_type = true,
                 }
             }
@@ -554,28 +560,32 @@ fn any_traceparent() -> impl Strategy<Value = String> {
 #[test]
 fn arbitrary_traceparent_values_are_read_exactly_as_w3c_says() {
     let accepted = AtomicUsize::new(0);
-    let tried = check("one arbitrary traceparent value", any_traceparent(), |value| {
-        let got = TraceContext::from_headers([(TRACEPARENT_HEADER, value.as_str())]);
-        match (expected_traceparent(&value), got) {
-            (Expected::TooLong, Err(err)) => {
-                prop_assert_eq!(err, HeaderError::TraceparentTooLong)
+    let tried = check(
+        "one arbitrary traceparent value",
+        any_traceparent(),
+        |value| {
+            let got = TraceContext::from_headers([(TRACEPARENT_HEADER, value.as_str())]);
+            match (expected_traceparent(&value), got) {
+                (Expected::TooLong, Err(err)) => {
+                    prop_assert_eq!(err, HeaderError::TraceparentTooLong)
+                }
+                (Expected::Malformed, Err(err)) => {
+                    prop_assert_eq!(err, HeaderError::TraceparentMalformed)
+                }
+                (valid @ Expected::Valid { .. }, Ok(ctx)) => {
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    prop_assert_eq!(parsed(&ctx), valid);
+                    assert_round_trips(&ctx)?;
+                }
+                (want, got) => {
+                    return Err(TestCaseError::fail(format!(
+                        "{value:?}: expected {want:?}, got {got:?}"
+                    )))
+                }
             }
-            (Expected::Malformed, Err(err)) => {
-                prop_assert_eq!(err, HeaderError::TraceparentMalformed)
-            }
-            (valid @ Expected::Valid { .. }, Ok(ctx)) => {
-                accepted.fetch_add(1, Ordering::Relaxed);
-                prop_assert_eq!(parsed(&ctx), valid);
-                assert_round_trips(&ctx)?;
-            }
-            (want, got) => {
-                return Err(TestCaseError::fail(format!(
-                    "{value:?}: expected {want:?}, got {got:?}"
-                )))
-            }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
     let accepted = accepted.into_inner();
     eprintln!("[header_fuzz] traceparent: {accepted} of {tried} accepted");
     assert!(
@@ -656,12 +666,17 @@ fn baggage_values() -> impl Strategy<Value = Vec<String>> {
     let valid = (prop::collection::vec(baggage_member(), 0..80), 1..4usize)
         .prop_map(|(members, headers)| {
             let per = members.len().div_ceil(headers).max(1);
-            members.chunks(per).map(|chunk| chunk.join(",")).collect::<Vec<_>>()
+            members
+                .chunks(per)
+                .map(|chunk| chunk.join(","))
+                .collect::<Vec<_>>()
         })
         .boxed();
-    let edited = (valid.clone(), any::<prop::sample::Index>(), prop::sample::select(vec![
-        ' ', '"', ',', ';', '\\', '=', 'é', '\0', '%',
-    ]))
+    let edited = (
+        valid.clone(),
+        any::<prop::sample::Index>(),
+        prop::sample::select(vec![' ', '"', ',', ';', '\\', '=', 'é', '\0', '%']),
+    )
         .prop_map(|(mut values, at, c)| {
             if let Some(value) = values.first_mut() {
                 let mut chars: Vec<char> = value.chars().collect();
@@ -745,7 +760,9 @@ fn baggage_limits_are_exact() {
     assert_eq!(with(&plus_one).as_deref(), Some(plus_one.as_str()));
     assert_eq!(with(&format!("{at_limit}vv")), None);
     // A 65th member is one too many, however short.
-    let short: Vec<String> = (0..=MAX_BAGGAGE_MEMBERS).map(|i| format!("k{i}=v")).collect();
+    let short: Vec<String> = (0..=MAX_BAGGAGE_MEMBERS)
+        .map(|i| format!("k{i}=v"))
+        .collect();
     assert_eq!(with(&short.join(",")), None);
     assert!(with(&short[..MAX_BAGGAGE_MEMBERS].join(",")).is_some());
 }
@@ -775,7 +792,9 @@ fn expected_tracestate(values: &[String]) -> Option<String> {
     };
     let value_ok = |value: &str| {
         (1..=256).contains(&value.len())
-            && value.chars().all(|c| (' '..='~').contains(&c) && c != ',' && c != '=')
+            && value
+                .chars()
+                .all(|c| (' '..='~').contains(&c) && c != ',' && c != '=')
             && !value.ends_with(' ')
     };
     let mut members: Vec<&str> = Vec::new();
@@ -796,7 +815,10 @@ fn expected_tracestate(values: &[String]) -> Option<String> {
 
 fn tracestate_values() -> impl Strategy<Value = Vec<String>> {
     let member = (
-        prop_oneof!["[a-z][a-z0-9_*/-]{0,8}", "[a-z0-9][a-z0-9_*/-]{0,5}@[a-z][a-z0-9]{0,4}"],
+        prop_oneof![
+            "[a-z][a-z0-9_*/-]{0,8}",
+            "[a-z0-9][a-z0-9_*/-]{0,5}@[a-z][a-z0-9]{0,4}"
+        ],
         "[ -+--<>-~]{0,10}[!-+--<>-~]",
         prop::sample::select(vec!["", "", " ", "\t"]),
     )
@@ -804,7 +826,10 @@ fn tracestate_values() -> impl Strategy<Value = Vec<String>> {
     let valid = (prop::collection::vec(member, 0..36), 1..3usize)
         .prop_map(|(members, headers)| {
             let per = members.len().div_ceil(headers).max(1);
-            members.chunks(per).map(|chunk| chunk.join(",")).collect::<Vec<_>>()
+            members
+                .chunks(per)
+                .map(|chunk| chunk.join(","))
+                .collect::<Vec<_>>()
         })
         .boxed();
     prop_oneof![
@@ -825,31 +850,45 @@ fn tracestate_values() -> impl Strategy<Value = Vec<String>> {
 #[test]
 fn tracestate_is_passed_through_whole_or_not_at_all() {
     let kept = AtomicUsize::new(0);
-    let tried = check("arbitrary tracestate headers", tracestate_values(), |values| {
-        let mut headers = vec![(TRACEPARENT_HEADER, TRACEPARENT)];
-        headers.extend(values.iter().map(|value| (TRACESTATE_HEADER, value.as_str())));
-        let ctx = TraceContext::from_headers(headers.iter().copied()).unwrap();
-        let tracestate = ctx
-            .to_headers()
-            .into_iter()
-            .find(|(name, _)| *name == TRACESTATE_HEADER)
-            .map(|(_, value)| value);
-        let want = expected_tracestate(&values);
-        if want.is_some() {
-            kept.fetch_add(1, Ordering::Relaxed);
-        }
-        prop_assert_eq!(&tracestate, &want, "from {:?}", values);
-        // Without a `traceparent` of the same trace, `tracestate` is not kept.
-        let other = "00-fedcba9876543210fedcba9876543210-0123456789abcdef-01";
-        headers[0] = (TRACEPARENT_HEADER, other);
-        headers.push((SENTRY_TRACE_HEADER, SENTRY_TRACE));
-        let ctx = TraceContext::from_headers(headers.iter().copied()).unwrap();
-        prop_assert!(ctx.to_headers().iter().all(|(name, _)| *name != TRACESTATE_HEADER));
-        Ok(())
-    });
+    let tried = check(
+        "arbitrary tracestate headers",
+        tracestate_values(),
+        |values| {
+            let mut headers = vec![(TRACEPARENT_HEADER, TRACEPARENT)];
+            headers.extend(
+                values
+                    .iter()
+                    .map(|value| (TRACESTATE_HEADER, value.as_str())),
+            );
+            let ctx = TraceContext::from_headers(headers.iter().copied()).unwrap();
+            let tracestate = ctx
+                .to_headers()
+                .into_iter()
+                .find(|(name, _)| *name == TRACESTATE_HEADER)
+                .map(|(_, value)| value);
+            let want = expected_tracestate(&values);
+            if want.is_some() {
+                kept.fetch_add(1, Ordering::Relaxed);
+            }
+            prop_assert_eq!(&tracestate, &want, "from {:?}", values);
+            // Without a `traceparent` of the same trace, `tracestate` is not kept.
+            let other = "00-fedcba9876543210fedcba9876543210-0123456789abcdef-01";
+            headers[0] = (TRACEPARENT_HEADER, other);
+            headers.push((SENTRY_TRACE_HEADER, SENTRY_TRACE));
+            let ctx = TraceContext::from_headers(headers.iter().copied()).unwrap();
+            prop_assert!(ctx
+                .to_headers()
+                .iter()
+                .all(|(name, _)| *name != TRACESTATE_HEADER));
+            Ok(())
+        },
+    );
     let kept = kept.into_inner();
     eprintln!("[header_fuzz] tracestate: {kept} of {tried} kept");
-    assert!(kept > tried / 10 && kept < tried * 9 / 10, "{kept} of {tried} kept");
+    assert!(
+        kept > tried / 10 && kept < tried * 9 / 10,
+        "{kept} of {tried} kept"
+    );
 }
 
 // ---------------------------------------------------------------- bounded work
