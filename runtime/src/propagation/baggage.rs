@@ -167,8 +167,7 @@ impl Writer {
     /// Adds a member already in wire form (a forwarded one).
     pub(crate) fn push_raw(&mut self, member: &str) -> bool {
         let separator = usize::from(self.members > 0);
-        if self.members == MAX_MEMBERS || self.value.len() + separator + member.len() > MAX_BYTES
-        {
+        if self.members == MAX_MEMBERS || self.value.len() + separator + member.len() > MAX_BYTES {
             return false;
         }
         if separator == 1 {

@@ -85,7 +85,9 @@ fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
 pub(crate) fn register(hub: &Arc<Hub>, propagated: Arc<Propagated>) {
     with_registry(|registry| {
         if registry.entries.len() >= registry.sweep_at {
-            registry.entries.retain(|_, entry| entry.hub.strong_count() > 0);
+            registry
+                .entries
+                .retain(|_, entry| entry.hub.strong_count() > 0);
             registry.sweep_at = (registry.entries.len() * 2).max(64);
         }
         registry.entries.insert(

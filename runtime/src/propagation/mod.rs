@@ -9,9 +9,9 @@
 
 mod baggage;
 mod inherit;
+mod sentry_trace;
 #[cfg(feature = "serde")]
 mod serde;
-mod sentry_trace;
 mod traceparent;
 mod tracestate;
 
@@ -404,8 +404,9 @@ fn continues(incoming: IncomingOrg, client: Option<OrganizationId>, strict: bool
     match (incoming, client) {
         (IncomingOrg::Id(incoming), Some(client)) => incoming == client,
         (IncomingOrg::Unreadable, Some(_)) => false,
-        (IncomingOrg::Id(_) | IncomingOrg::Unreadable, None)
-        | (IncomingOrg::Absent, Some(_)) => !strict,
+        (IncomingOrg::Id(_) | IncomingOrg::Unreadable, None) | (IncomingOrg::Absent, Some(_)) => {
+            !strict
+        }
         (IncomingOrg::Absent, None) => true,
     }
 }
@@ -578,7 +579,10 @@ mod tests {
                 "{bad}"
             );
         }
-        let long = format!("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-{}", "x".repeat(500));
+        let long = format!(
+            "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-{}",
+            "x".repeat(500)
+        );
         assert_eq!(traceparent::parse(&long), Err(traceparent::Error::TooLong));
     }
 
@@ -602,7 +606,10 @@ mod tests {
         let mut reader = baggage::Reader::default();
         reader.add(&too_many);
         assert_eq!(reader.finish(), baggage::Incoming::Rejected);
-        assert_eq!(baggage::decode("x%20y%2C%e2%82%ac").as_deref(), Some("x y,€"));
+        assert_eq!(
+            baggage::decode("x%20y%2C%e2%82%ac").as_deref(),
+            Some("x y,€")
+        );
         assert_eq!(baggage::decode("%2"), None);
         assert_eq!(baggage::decode("%ff"), None);
         let mut encoded = String::new();
@@ -620,12 +627,23 @@ mod tests {
             reader.finish().as_deref(),
             Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7,tenant@vendor=x")
         );
-        for bad in ["Congo=1", "a=1,a=2", "a=", "a=x\u{7f}", "a=b=c", "1a=x", "a@B=x", "a"] {
+        for bad in [
+            "Congo=1",
+            "a=1,a=2",
+            "a=",
+            "a=x\u{7f}",
+            "a=b=c",
+            "1a=x",
+            "a@B=x",
+            "a",
+        ] {
             let mut reader = tracestate::Reader::default();
             reader.add(bad);
             assert_eq!(reader.finish(), None, "{bad}");
         }
-        let many: Vec<String> = (0..=tracestate::MAX_MEMBERS).map(|i| format!("k{i}=v")).collect();
+        let many: Vec<String> = (0..=tracestate::MAX_MEMBERS)
+            .map(|i| format!("k{i}=v"))
+            .collect();
         let many = many.join(",");
         let mut reader = tracestate::Reader::default();
         reader.add(&many);

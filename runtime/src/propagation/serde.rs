@@ -5,7 +5,9 @@
 //! (`{"sentry-trace": "…"}`) load as they did. No trace header at all gives an empty context; an
 //! invalid one is an error.
 
-use super::{HeaderError, BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER};
+use super::{
+    HeaderError, BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+};
 use crate::context::TraceContext;
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]

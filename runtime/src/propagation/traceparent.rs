@@ -60,7 +60,11 @@ pub(crate) fn parse(value: &str) -> Result<TraceIds, Error> {
 /// sets the `sampled` flag.
 pub(crate) fn format(ids: TraceIds) -> String {
     let mut out = String::with_capacity(V00_LEN);
-    let flags = if ids.sampled == Some(true) { "01" } else { "00" };
+    let flags = if ids.sampled == Some(true) {
+        "01"
+    } else {
+        "00"
+    };
     let _ = write!(out, "00-{}-{}-{flags}", ids.trace_id, ids.span_id);
     out
 }
