@@ -92,7 +92,10 @@ fn sentry_entries(baggage: &str) -> Vec<(String, String)> {
         .split(',')
         .filter_map(|member| {
             let (key, value) = member.split_once('=')?;
-            Some((key.trim().strip_prefix("sentry-")?.to_owned(), decode(value.trim())))
+            Some((
+                key.trim().strip_prefix("sentry-")?.to_owned(),
+                decode(value.trim()),
+            ))
         })
         .collect()
 }
@@ -128,10 +131,24 @@ fn python_continues_the_headers_rust_sends() {
     assert_eq!(tx["trace_id"], trace_id.as_str());
     assert_eq!(tx["parent_span_id"], span_id.as_str());
     // Python froze the context Rust sent: its envelope carries Rust's DSC, not its own.
-    let ours = sentry_entries(&headers.iter().find(|(n, _)| *n == BAGGAGE_HEADER).unwrap().1);
+    let ours = sentry_entries(
+        &headers
+            .iter()
+            .find(|(n, _)| *n == BAGGAGE_HEADER)
+            .unwrap()
+            .1,
+    );
     assert_eq!(
         ours.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
-        ["trace_id", "public_key", "org_id", "release", "environment", "sample_rate", "sampled"]
+        [
+            "trace_id",
+            "public_key",
+            "org_id",
+            "release",
+            "environment",
+            "sample_rate",
+            "sampled"
+        ]
     );
     for (key, value) in &ours {
         assert_eq!(tx["dsc"][key], value.as_str(), "dsc {key}: {}", tx["dsc"]);
@@ -166,7 +183,10 @@ fn rust_continues_the_headers_python_sends() {
     let out = run_peer(&python, "head", "", &[]);
     let sentry_trace = out["outgoing"]["sentry-trace"].as_str().unwrap();
     let baggage = out["outgoing"]["baggage"].as_str().unwrap();
-    let incoming = [(SENTRY_TRACE_HEADER, sentry_trace), (BAGGAGE_HEADER, baggage)];
+    let incoming = [
+        (SENTRY_TRACE_HEADER, sentry_trace),
+        (BAGGAGE_HEADER, baggage),
+    ];
     // The same organization (o42), strict: continued.
     let mut options = sampled();
     options.dsn = Some("https://rustkey@o42.ingest.sentry.io/9".parse().unwrap());
@@ -180,7 +200,10 @@ fn rust_continues_the_headers_python_sends() {
             });
     });
     let job = tx_trace(captured.only("rust.job"));
-    assert_eq!(job.trace_id.to_string(), out["ids"]["trace_id"].as_str().unwrap());
+    assert_eq!(
+        job.trace_id.to_string(),
+        out["ids"]["trace_id"].as_str().unwrap()
+    );
     assert_eq!(
         job.parent_span_id.unwrap().to_string(),
         out["ids"]["span_id"].as_str().unwrap()
@@ -199,6 +222,9 @@ fn rust_continues_the_headers_python_sends() {
             .run("rust.job", "queue.process", || ());
     });
     let job = tx_trace(captured.only("rust.job"));
-    assert_ne!(job.trace_id.to_string(), out["ids"]["trace_id"].as_str().unwrap());
+    assert_ne!(
+        job.trace_id.to_string(),
+        out["ids"]["trace_id"].as_str().unwrap()
+    );
     assert_eq!(job.parent_span_id, None);
 }
