@@ -625,9 +625,7 @@ fn expected_baggage(values: &[String]) -> Option<String> {
         }
         let mut parts = member.split(';');
         let pair = parts.next().unwrap();
-        let Some((key, value)) = pair.split_once('=') else {
-            return None;
-        };
+        let (key, value) = pair.split_once('=')?;
         let properties_ok = parts.all(|property| match property.split_once('=') {
             Some((k, v)) => key_ok(k.trim_matches(ows)) && value_ok(v.trim_matches(ows)),
             None => property.trim_matches(ows).is_empty() || key_ok(property.trim_matches(ows)),

@@ -384,9 +384,9 @@ fn boxed(members: Vec<&str>) -> Box<[Box<str>]> {
 fn org_id_of(sentry: &[&str]) -> IncomingOrg {
     sentry
         .iter()
+        .rev()
         .filter(|member| baggage::sentry_key(member) == Some("org_id"))
-        .filter_map(|member| baggage::decode(baggage::key_value(member).1)?.parse().ok())
-        .last()
+        .find_map(|member| baggage::decode(baggage::key_value(member).1)?.parse().ok())
         .map_or(IncomingOrg::Absent, IncomingOrg::Id)
 }
 
