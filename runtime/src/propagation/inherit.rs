@@ -11,8 +11,8 @@
 //! running.
 //!
 //! The registry holds weak references: an entry never keeps a hub alive, and it is removed once
-//! its hub is gone (swept when entries are added). While it is empty, a capture pays one atomic
-//! load for it.
+//! its hub is gone (swept when entries are added, and when a capture finds nothing). While it is
+//! empty, a capture pays one atomic load for it.
 //!
 //! [`TraceContext::capture`]: crate::TraceContext::capture
 
@@ -101,14 +101,25 @@ pub(crate) fn register(hub: &Arc<Hub>, propagated: Arc<Propagated>) {
 }
 
 /// What the continuation running under `hub` carries, if it registered anything.
+///
+/// A miss also removes the entries of hubs that are gone, so once the last continuation of a
+/// remote trace has ended, the next capture empties the registry and later ones stop at the
+/// atomic load.
 pub(crate) fn of_hub(hub: &Arc<Hub>) -> Option<Arc<Propagated>> {
     if ENTRIES.load(Ordering::Acquire) == 0 {
         return None;
     }
     with_registry(|registry| {
-        let entry = registry.entries.get(&(Arc::as_ptr(hub) as usize))?;
         // The same address with a live weak reference is the same hub.
-        (entry.hub.strong_count() > 0).then(|| entry.propagated.clone())
+        match registry.entries.get(&(Arc::as_ptr(hub) as usize)) {
+            Some(entry) if entry.hub.strong_count() > 0 => Some(entry.propagated.clone()),
+            _ => {
+                registry
+                    .entries
+                    .retain(|_, entry| entry.hub.strong_count() > 0);
+                None
+            }
+        }
     })
 }
 

@@ -122,7 +122,7 @@ pub enum HeaderError {
 impl fmt::Display for HeaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            HeaderError::Missing => "missing sentry-trace header",
+            HeaderError::Missing => "missing sentry-trace and traceparent headers",
             HeaderError::TooLong => "oversized sentry-trace header",
             HeaderError::Malformed => "malformed sentry-trace header",
             HeaderError::TraceparentTooLong => "oversized traceparent header",
