@@ -30,12 +30,15 @@ const MIB: usize = 1 << 20;
 
 const VALID: &str = "0123456789abcdef0123456789abcdef-0123456789abcdef-1";
 
-fn runner() -> TestRunner {
+/// Cases of the properties whose inputs are whole header lists (costlier to generate).
+const LIST_CASES: u32 = 1_500;
+
+fn runner(default_cases: u32) -> TestRunner {
     let base = Config::default();
     let cases = if std::env::var_os("PROPTEST_CASES").is_some() {
         base.cases
     } else {
-        CASES
+        default_cases
     };
     let rng_seed = match base.rng_seed {
         RngSeed::Random => RngSeed::Fixed(0x7ace_d5ba_3b00_0006),
@@ -58,8 +61,18 @@ fn check<S: Strategy>(
     strategy: S,
     property: impl Fn(S::Value) -> Result<(), TestCaseError>,
 ) -> usize {
+    check_cases(name, CASES, strategy, property)
+}
+
+/// [`check`] with another default number of cases.
+fn check_cases<S: Strategy>(
+    name: &str,
+    cases: u32,
+    strategy: S,
+    property: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) -> usize {
     let tried = AtomicUsize::new(0);
-    let result = runner().run(&strategy, |value| {
+    let result = runner(cases).run(&strategy, |value| {
         tried.fetch_add(1, Ordering::Relaxed);
         property(value)
     });
@@ -699,33 +712,38 @@ fn baggage_values() -> impl Strategy<Value = Vec<String>> {
 #[test]
 fn baggage_is_forwarded_whole_or_not_at_all() {
     let forwarded = AtomicUsize::new(0);
-    let tried = check("arbitrary baggage headers", baggage_values(), |values| {
-        let mut headers = vec![(SENTRY_TRACE_HEADER, SENTRY_TRACE)];
-        headers.extend(values.iter().map(|value| (BAGGAGE_HEADER, value.as_str())));
-        // An invalid baggage never makes the trace unusable.
-        let ctx = TraceContext::from_headers(headers.iter().copied())
-            .map_err(|err| TestCaseError::fail(format!("{values:?}: {err}")))?;
-        let out = ctx.to_headers();
-        let baggage = out
-            .iter()
-            .find(|(name, _)| *name == BAGGAGE_HEADER)
-            .map(|(_, value)| value.clone());
-        let want = expected_baggage(&values);
-        if want.is_some() {
-            forwarded.fetch_add(1, Ordering::Relaxed);
-        }
-        prop_assert_eq!(&baggage, &want, "from {:?}", values);
-        // Forwarded baggage is read back to the same value.
-        if let Some(baggage) = baggage {
-            let again = TraceContext::from_headers([
-                (SENTRY_TRACE_HEADER, SENTRY_TRACE),
-                (BAGGAGE_HEADER, baggage.as_str()),
-            ])
-            .unwrap();
-            prop_assert_eq!(again.to_headers(), out);
-        }
-        Ok(())
-    });
+    let tried = check_cases(
+        "arbitrary baggage headers",
+        LIST_CASES,
+        baggage_values(),
+        |values| {
+            let mut headers = vec![(SENTRY_TRACE_HEADER, SENTRY_TRACE)];
+            headers.extend(values.iter().map(|value| (BAGGAGE_HEADER, value.as_str())));
+            // An invalid baggage never makes the trace unusable.
+            let ctx = TraceContext::from_headers(headers.iter().copied())
+                .map_err(|err| TestCaseError::fail(format!("{values:?}: {err}")))?;
+            let out = ctx.to_headers();
+            let baggage = out
+                .iter()
+                .find(|(name, _)| *name == BAGGAGE_HEADER)
+                .map(|(_, value)| value.clone());
+            let want = expected_baggage(&values);
+            if want.is_some() {
+                forwarded.fetch_add(1, Ordering::Relaxed);
+            }
+            prop_assert_eq!(&baggage, &want, "from {:?}", values);
+            // Forwarded baggage is read back to the same value.
+            if let Some(baggage) = baggage {
+                let again = TraceContext::from_headers([
+                    (SENTRY_TRACE_HEADER, SENTRY_TRACE),
+                    (BAGGAGE_HEADER, baggage.as_str()),
+                ])
+                .unwrap();
+                prop_assert_eq!(again.to_headers(), out);
+            }
+            Ok(())
+        },
+    );
     let forwarded = forwarded.into_inner();
     eprintln!("[header_fuzz] baggage: {forwarded} of {tried} forwarded");
     assert!(
@@ -848,8 +866,9 @@ fn tracestate_values() -> impl Strategy<Value = Vec<String>> {
 #[test]
 fn tracestate_is_passed_through_whole_or_not_at_all() {
     let kept = AtomicUsize::new(0);
-    let tried = check(
+    let tried = check_cases(
         "arbitrary tracestate headers",
+        LIST_CASES,
         tracestate_values(),
         |values| {
             let mut headers = vec![(TRACEPARENT_HEADER, TRACEPARENT)];
