@@ -567,3 +567,25 @@ fn serde_carries_the_same_headers_and_reads_old_payloads() {
     assert_eq!(w3c.trace_id().unwrap().to_string(), INCOMING_TRACE);
     assert_eq!(header(&w3c.to_headers(), TRACESTATE_HEADER), Some("k=v"));
 }
+
+#[test]
+fn the_frozen_context_reaches_hand_forked_hubs_and_outlives_the_continuation() {
+    let incoming = upstream(None);
+    let sent = header(&incoming, BAGGAGE_HEADER).unwrap().to_owned();
+    let mut forked_by_hand = Vec::new();
+    let mut kept = None;
+    capture(options_with("https://mine@o42.ingest.sentry.io/9"), || {
+        TraceContext::from_headers(pairs(&incoming))
+            .unwrap()
+            .run("job", "queue.process", || {
+                // A hub forked by hand (as `bind_hub(Hub::new_from_top(..))` does).
+                let hub = Arc::new(sentry::Hub::new_from_top(sentry::Hub::current()));
+                forked_by_hand = sentry::Hub::run(hub, || TraceContext::capture().to_headers());
+                // A context captured here and sent after the job is over.
+                kept = Some(TraceContext::capture());
+            });
+    });
+    assert_eq!(header(&forked_by_hand, BAGGAGE_HEADER), Some(sent.as_str()));
+    let later = kept.unwrap().to_headers();
+    assert_eq!(header(&later, BAGGAGE_HEADER), Some(sent.as_str()));
+}
