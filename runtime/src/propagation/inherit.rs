@@ -67,6 +67,7 @@ struct Registry {
     /// the entry exists.
     entries: HashMap<usize, Entry>,
     sweep_at: usize,
+    misses: usize,
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
@@ -114,9 +115,14 @@ pub(crate) fn of_hub(hub: &Arc<Hub>) -> Option<Arc<Propagated>> {
         match registry.entries.get(&(Arc::as_ptr(hub) as usize)) {
             Some(entry) if entry.hub.strong_count() > 0 => Some(entry.propagated.clone()),
             _ => {
-                registry
-                    .entries
-                    .retain(|_, entry| entry.hub.strong_count() > 0);
+                // Cheap while there are few entries; with many (many remote continuations
+                // running), one miss in 64 pays for the sweep.
+                registry.misses = registry.misses.wrapping_add(1);
+                if registry.entries.len() <= 16 || registry.misses % 64 == 0 {
+                    registry
+                        .entries
+                        .retain(|_, entry| entry.hub.strong_count() > 0);
+                }
                 None
             }
         }
