@@ -5,11 +5,13 @@
 //! ```
 //!
 //! The `frontend` answers its request at once and offloads the call to the `answers` service to a
-//! tokio task. The task sends `sentry-trace` and `baggage` headers made by
-//! `TraceContext::to_headers`; the `answers` service rebuilds the context with
-//! `TraceContext::from_headers` and handles the request as a continuation of it. One trace, two
-//! services. (Both run in this process for the example, on 127.0.0.1; in real life they are two
-//! processes reporting to the same Sentry organization.)
+//! tokio task. The task sends the headers made by `TraceContext::to_headers`: `sentry-trace`,
+//! `baggage` (the trace's dynamic sampling context: public key, release, environment, sample
+//! rate, sampling decision) and W3C `traceparent`, which the `answers` service prints; it rebuilds
+//! the context with `TraceContext::from_headers` and handles the request as a continuation of it.
+//! One trace, two services. (Both run in this process for the example, on 127.0.0.1; in real life
+//! they are two processes reporting to the same Sentry organization, or an OpenTelemetry-traced
+//! service reading `traceparent`.)
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,12 +19,25 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
-use traced_spawn::{traced_spawn, Builder, TraceContext};
+use traced_spawn::{
+    traced_spawn, Builder, TraceContext, BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER,
+    TRACESTATE_HEADER,
+};
 
 // ---- the `answers` service ----------------------------------------------------------------
 
 /// `POST /answer`: continues the caller's trace from the request headers.
 async fn answer(headers: HeaderMap, question: String) -> Result<String, String> {
+    for name in [
+        SENTRY_TRACE_HEADER,
+        BAGGAGE_HEADER,
+        TRACEPARENT_HEADER,
+        TRACESTATE_HEADER,
+    ] {
+        if let Some(value) = headers.get(name).and_then(|value| value.to_str().ok()) {
+            println!("answers: received {name}: {value}");
+        }
+    }
     let pairs = headers
         .iter()
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)));
@@ -74,7 +89,13 @@ async fn ask_answers_service(
 #[tokio::main]
 async fn main() -> ExitCode {
     // Prints each trace as a tree; with SENTRY_DSN set, also sends it there.
-    let reporter = traced_spawn::console::init();
+    // A release and an environment, which the outgoing baggage carries.
+    let reporter = traced_spawn::console::init_with(
+        sentry::ClientOptions::new()
+            .traces_sample_rate(1.0)
+            .release("frontend@1.4.0")
+            .environment("example"),
+    );
     let answers_url = start_answers_service().await;
     let client = reqwest::Client::new();
 

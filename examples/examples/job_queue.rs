@@ -6,7 +6,8 @@
 //!
 //! The queue here is a channel of JSON strings standing in for Redis, SQS or a database table:
 //! the job payload carries a `TraceContext` (feature `serde` of `traced-spawn`: it serializes as
-//! its `sentry-trace` value). Two worker threads take jobs in whatever order; each job runs as a
+//! its propagation headers, `sentry-trace`, `baggage` and `traceparent`, printed as each job is
+//! queued). Two worker threads take jobs in whatever order; each job runs as a
 //! continuation of the request that queued it, so two requests give two traces, each with its
 //! own job under it, whichever worker ran it.
 //!
@@ -24,7 +25,8 @@ use traced_spawn::{Builder, TraceContext};
 #[derive(Serialize, Deserialize)]
 struct Job {
     question: String,
-    /// `{"sentry-trace": "<trace id>-<span id>-<sampled>"}` on the wire.
+    /// `{"sentry-trace": "…", "baggage": "sentry-trace_id=…,…", "traceparent": "00-…"}` on the
+    /// wire.
     trace: TraceContext,
 }
 
@@ -68,9 +70,9 @@ fn main() -> ExitCode {
                 question: question.to_owned(),
                 trace: TraceContext::capture(),
             };
-            queue
-                .send(serde_json::to_string(&job).expect("serializable job"))
-                .expect("workers are running");
+            let payload = serde_json::to_string(&job).expect("serializable job");
+            println!("queued: {payload}");
+            queue.send(payload).expect("workers are running");
         });
     }
 

@@ -601,38 +601,6 @@ impl<C> Builder<C> {
     }
 }
 
-impl TraceContext {
-    /// Runs `body` on the current thread as a continuation of this context, named `name` with
-    /// op `op`. Shorthand for `Builder::new(name).op(op).context(ctx).run(body)`.
-    ///
-    /// ```
-    /// let ctx = traced_spawn::TraceContext::capture();
-    /// assert_eq!(ctx.run("consumer::job", "queue.process", || 2), 2);
-    /// ```
-    pub fn run<R>(&self, name: &str, op: &str, body: impl FnOnce() -> R) -> R {
-        Builder::new(name.to_owned())
-            .op(op.to_owned())
-            .context(self.clone())
-            .run(body)
-    }
-
-    /// Wraps `future` in a continuation of this context, named `name` with op `op`.
-    ///
-    /// ```
-    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    /// let ctx = traced_spawn::TraceContext::capture();
-    /// assert_eq!(rt.block_on(ctx.bind("x", "task", async { 2 })), 2);
-    /// ```
-    pub fn bind<F: Future>(
-        self,
-        name: impl Into<Cow<'static, str>>,
-        op: impl Into<Cow<'static, str>>,
-        future: F,
-    ) -> Continued<F> {
-        Builder::new(name).op(op).context(self).bind(future)
-    }
-}
-
 /// Who spawns, as a panic message names it.
 #[cfg(feature = "tokio")]
 #[derive(Clone, Copy)]

@@ -1,13 +1,16 @@
 //! The caller's trace context, captured at spawn time.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use sentry::protocol::{SpanId, TraceId};
 use sentry::{Hub, Scope, TransactionContext, TransactionOrSpan};
 
-use crate::headers;
+use crate::propagation::{self, Propagated, TraceIds};
+use crate::{Builder, Continued};
 
 /// The caller's trace, captured on the calling thread, to be continued somewhere else.
 ///
@@ -41,6 +44,10 @@ pub struct TraceContext {
     /// The parent of a context rebuilt from headers or serde (a remote parent); `None` for a
     /// captured context, whose parent is read from the snapshot.
     pub(crate) remote: Option<Parent>,
+    /// What the trace carries across processes besides its ids (incoming baggage, `tracestate`):
+    /// read from headers for a remote context; for a captured one, inherited from the
+    /// continuation it was captured in. `None` when there is nothing of the kind.
+    pub(crate) propagated: Option<Arc<Propagated>>,
     pub(crate) captured_at: Option<Instant>,
 }
 
@@ -52,6 +59,16 @@ pub(crate) struct Parent {
     pub(crate) sampled: Option<bool>,
 }
 
+impl From<TraceIds> for Parent {
+    fn from(ids: TraceIds) -> Parent {
+        Parent {
+            trace_id: ids.trace_id,
+            span_id: ids.span_id,
+            sampled: ids.sampled,
+        }
+    }
+}
+
 impl Parent {
     /// The parent a continuation of `scope` hangs from: its active span, or else its propagation
     /// context (the trace its errors are reported in).
@@ -60,7 +77,8 @@ impl Parent {
             Some(span) => Some(Parent::of_span(span)),
             None => scope
                 .iter_trace_propagation_headers()
-                .find_map(|(_, value)| headers::parse_sentry_trace(&value).ok()),
+                .find_map(|(_, value)| propagation::parse_sentry_trace(&value).ok())
+                .map(Parent::from),
         }
     }
 
@@ -109,15 +127,17 @@ impl TraceContext {
         Hub::with_active(|hub| TraceContext {
             hub: Some(Arc::new(Hub::new_from_top(hub))),
             remote: None,
+            propagated: propagation::inherited_by(hub),
             captured_at: Some(Instant::now()),
         })
     }
 
     /// A context rebuilt from a parent outside this process (headers, a job payload).
-    pub(crate) fn from_remote(parent: Parent) -> TraceContext {
+    pub(crate) fn from_remote(parent: Parent, propagated: Option<Arc<Propagated>>) -> TraceContext {
         TraceContext {
             hub: None,
             remote: Some(parent),
+            propagated,
             captured_at: Some(Instant::now()),
         }
     }
@@ -178,6 +198,36 @@ impl TraceContext {
     /// ```
     pub fn sampled(&self) -> Option<bool> {
         self.parent().and_then(|parent| parent.sampled)
+    }
+
+    /// Runs `body` on the current thread as a continuation of this context, named `name` with
+    /// op `op`. Shorthand for `Builder::new(name).op(op).context(ctx).run(body)`.
+    ///
+    /// ```
+    /// let ctx = traced_spawn::TraceContext::capture();
+    /// assert_eq!(ctx.run("consumer::job", "queue.process", || 2), 2);
+    /// ```
+    pub fn run<R>(&self, name: &str, op: &str, body: impl FnOnce() -> R) -> R {
+        Builder::new(name.to_owned())
+            .op(op.to_owned())
+            .context(self.clone())
+            .run(body)
+    }
+
+    /// Wraps `future` in a continuation of this context, named `name` with op `op`.
+    ///
+    /// ```
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let ctx = traced_spawn::TraceContext::capture();
+    /// assert_eq!(rt.block_on(ctx.bind("x", "task", async { 2 })), 2);
+    /// ```
+    pub fn bind<F: Future>(
+        self,
+        name: impl Into<Cow<'static, str>>,
+        op: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> Continued<F> {
+        Builder::new(name).op(op).context(self).bind(future)
     }
 }
 

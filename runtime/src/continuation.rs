@@ -8,6 +8,7 @@ use sentry::protocol::{SpanStatus, Value};
 use sentry::{Hub, TracesSamplingStrategy, Transaction, TransactionContext, TransactionOrSpan};
 
 use crate::context::{Parent, TraceContext};
+use crate::propagation::{self, Remote};
 use crate::verdict::Verdict;
 
 /// Data key of the time, in milliseconds (a float), between the call that captured the context and
@@ -131,10 +132,12 @@ impl Continuation {
         let TraceContext {
             hub,
             remote,
+            propagated,
             captured_at,
         } = ctx;
         let hub = fork(hub);
-        let parent_span = match (shape, remote) {
+        let remote = propagation::enter(&hub, remote, propagated);
+        let parent_span = match (shape, &remote) {
             (Shape::ChildSpan, None) => hub.configure_scope(|scope| scope.get_span()),
             _ => None,
         };
@@ -197,7 +200,7 @@ fn fork(snapshot: Option<Arc<Hub>>) -> Arc<Hub> {
 /// forked scope still carries the parent span, so errors keep linking to the caller's trace).
 fn start_transaction(
     hub: &Arc<Hub>,
-    remote: Option<Parent>,
+    remote: Option<Remote>,
     name: &str,
     op: &str,
 ) -> Option<Transaction> {
@@ -210,8 +213,10 @@ fn start_transaction(
         return None;
     }
     hub.configure_scope(|scope| {
-        let tx_ctx = match remote {
-            Some(parent) => continuation_of(name, op, parent),
+        let tx_ctx = match &remote {
+            Some(remote) => {
+                propagation::remote_transaction_context(hub, remote, name, op, client.options())
+            }
             None => match scope.get_span() {
                 Some(span) => TransactionContext::continue_from_span(name, op, Some(span)),
                 None => continuation_of(name, op, Parent::of_scope(scope)?),
@@ -246,8 +251,8 @@ fn start_child_span(
     Some(span)
 }
 
-/// A transaction context continuing `parent`, built directly (not through headers, so
-/// `strict_trace_continuation` never mistakes it for a foreign trace).
+/// A transaction context continuing the in-process `parent`, built directly (not through headers,
+/// so `strict_trace_continuation` never mistakes it for a foreign trace).
 fn continuation_of(name: &str, op: &str, parent: Parent) -> TransactionContext {
     TransactionContext::builder(name, op)
         .with_trace_id(parent.trace_id)

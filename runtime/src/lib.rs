@@ -36,7 +36,6 @@ pub mod console;
 mod context;
 mod continuation;
 mod future;
-mod headers;
 mod pending;
 mod propagation;
 pub mod queue;
@@ -55,7 +54,9 @@ pub use continuation::{ORIGIN, QUEUE_DELAY_KEY, THREAD_ID_KEY, THREAD_NAME_KEY};
 pub use future::Continued;
 #[cfg(feature = "stream")]
 pub use future::ContinuedStream;
-pub use propagation::{HeaderError, BAGGAGE_HEADER, SENTRY_TRACE_HEADER};
+pub use propagation::{
+    HeaderError, BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+};
 #[cfg(feature = "rayon")]
 pub use rayon_handle::RayonHandle;
 pub use spawn::{in_current_trace, Spawn, SpawnFuture};

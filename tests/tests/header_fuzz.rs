@@ -1,6 +1,9 @@
 //! Hostile input to the propagation API: `TraceContext::from_headers` and serde deserialization
-//! get arbitrary, mutated, oversized and numerous values. Nothing panics, the work per value is
-//! bounded, exactly the valid values are accepted, and valid contexts round-trip.
+//! get arbitrary, mutated, oversized and numerous values of every header they read
+//! (`sentry-trace`, `traceparent`, `baggage`, `tracestate`). Nothing panics, the work per value is
+//! bounded, exactly the valid values are accepted (checked against models of the formats written
+//! here, independently of the runtime), invalid `baggage` and `tracestate` are dropped whole, and
+//! valid contexts round-trip.
 //!
 //! The property tests run on a fixed seed (reproducible in CI); `PROPTEST_RNG_SEED=<n>` picks
 //! another and `PROPTEST_CASES=<n>` changes the number of cases of each property. Run with
@@ -11,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
-use traced_spawn::{HeaderError, TraceContext, SENTRY_TRACE_HEADER};
+use traced_spawn::{
+    HeaderError, TraceContext, BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER,
+    TRACESTATE_HEADER,
+};
 
 /// Cases of each property when `PROPTEST_CASES` is not set.
 const CASES: u32 = 4_000;
@@ -24,12 +30,15 @@ const MIB: usize = 1 << 20;
 
 const VALID: &str = "0123456789abcdef0123456789abcdef-0123456789abcdef-1";
 
-fn runner() -> TestRunner {
+/// Cases of the properties whose inputs are whole header lists (costlier to generate).
+const LIST_CASES: u32 = 1_500;
+
+fn runner(default_cases: u32) -> TestRunner {
     let base = Config::default();
     let cases = if std::env::var_os("PROPTEST_CASES").is_some() {
         base.cases
     } else {
-        CASES
+        default_cases
     };
     let rng_seed = match base.rng_seed {
         RngSeed::Random => RngSeed::Fixed(0x7ace_d5ba_3b00_0006),
@@ -52,8 +61,18 @@ fn check<S: Strategy>(
     strategy: S,
     property: impl Fn(S::Value) -> Result<(), TestCaseError>,
 ) -> usize {
+    check_cases(name, CASES, strategy, property)
+}
+
+/// [`check`] with another default number of cases.
+fn check_cases<S: Strategy>(
+    name: &str,
+    cases: u32,
+    strategy: S,
+    property: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) -> usize {
     let tried = AtomicUsize::new(0);
-    let result = runner().run(&strategy, |value| {
+    let result = runner(cases).run(&strategy, |value| {
         tried.fetch_add(1, Ordering::Relaxed);
         property(value)
     });
@@ -103,21 +122,85 @@ fn expected(value: &str) -> Expected {
     }
 }
 
-/// What `from_headers` must return for `headers`: the first valid `sentry-trace` (name compared
-/// case-insensitively); with none, the error of the last `sentry-trace` value, or `Missing`.
+/// The longest `traceparent` value the runtime reads (its documented bound).
+const MAX_TRACEPARENT_LEN: usize = 512;
+
+/// What a `traceparent` value must parse to (W3C Trace Context): at most
+/// [`MAX_TRACEPARENT_LEN`] bytes; after trimming spaces and tabs, `VV-TRACE-SPAN-FLAGS` in
+/// lower-case hex, version not `ff`, ids not all zero; version `00` exactly 55 characters, a later
+/// version 55 characters or more with a `-` after the 55th. Sampled is bit 0 of the flags.
+fn expected_traceparent(value: &str) -> Expected {
+    if value.len() > MAX_TRACEPARENT_LEN {
+        return Expected::TooLong;
+    }
+    let value = value.trim_matches([' ', '\t']);
+    let lower_hex = |part: &str, len: usize| {
+        part.len() == len && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    if value.len() < 55 || !value.is_char_boundary(55) {
+        return Expected::Malformed;
+    }
+    let (head, rest) = value.split_at(55);
+    let parts: Vec<&str> = head.split('-').collect();
+    let [version, trace, span, flags] = parts.as_slice() else {
+        return Expected::Malformed;
+    };
+    let shape = lower_hex(version, 2)
+        && lower_hex(trace, 32)
+        && lower_hex(span, 16)
+        && lower_hex(flags, 2)
+        && *version != "ff"
+        && trace.bytes().any(|b| b != b'0')
+        && span.bytes().any(|b| b != b'0')
+        && if *version == "00" {
+            rest.is_empty()
+        } else {
+            rest.is_empty() || rest.starts_with('-')
+        };
+    if !shape {
+        return Expected::Malformed;
+    }
+    Expected::Valid {
+        trace: (*trace).to_owned(),
+        span: (*span).to_owned(),
+        sampled: Some(u8::from_str_radix(flags, 16).unwrap() & 1 == 1),
+    }
+}
+
+/// What `from_headers` must return for `headers` (names compared case-insensitively): the first
+/// valid `sentry-trace`; with none, the one `traceparent` if it is valid; otherwise the error of
+/// the last `sentry-trace` value, or else of the `traceparent` (`TraceparentDuplicated` for more
+/// than one), or `Missing`.
 fn expected_headers(headers: &[(String, String)]) -> Result<Expected, HeaderError> {
-    let mut result = Err(HeaderError::Missing);
+    let mut sentry = None;
     for (name, value) in headers {
         if !name.eq_ignore_ascii_case(SENTRY_TRACE_HEADER) {
             continue;
         }
         match expected(value) {
             valid @ Expected::Valid { .. } => return Ok(valid),
-            Expected::TooLong => result = Err(HeaderError::TooLong),
-            Expected::Malformed => result = Err(HeaderError::Malformed),
+            Expected::TooLong => sentry = Some(HeaderError::TooLong),
+            Expected::Malformed => sentry = Some(HeaderError::Malformed),
         }
     }
-    result
+    let traceparents: Vec<&String> = headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(TRACEPARENT_HEADER))
+        .map(|(_, value)| value)
+        .collect();
+    let w3c = match traceparents.as_slice() {
+        [] => Err(HeaderError::Missing),
+        [value] => match expected_traceparent(value) {
+            valid @ Expected::Valid { .. } => Ok(valid),
+            Expected::TooLong => Err(HeaderError::TraceparentTooLong),
+            Expected::Malformed => Err(HeaderError::TraceparentMalformed),
+        },
+        _ => Err(HeaderError::TraceparentDuplicated),
+    };
+    match (sentry, w3c) {
+        (_, Ok(valid)) => Ok(valid),
+        (Some(err), _) | (None, Err(err)) => Err(err),
+    }
 }
 
 fn parsed(ctx: &TraceContext) -> Expected {
@@ -137,17 +220,29 @@ fn from_pairs(headers: &[(String, String)]) -> Result<TraceContext, HeaderError>
 }
 
 /// `to_headers` then `from_headers` gives the same trace id, span id and sampling decision, and
-/// serde does too.
+/// serde does too; the `traceparent` written names the same ids.
 fn assert_round_trips(ctx: &TraceContext) -> Result<(), TestCaseError> {
     let headers = ctx.to_headers();
-    prop_assert_eq!(headers.len(), 2);
     prop_assert_eq!(headers[0].0, SENTRY_TRACE_HEADER);
     let trace = ctx.trace_id().unwrap().to_string();
-    prop_assert!(
-        headers[1].1.contains(&format!("sentry-trace_id={trace}")),
-        "baggage {:?} does not carry the trace id",
-        headers[1].1
+    let span = ctx.parent_span_id().unwrap().to_string();
+    let flags = if ctx.sampled() == Some(true) {
+        "01"
+    } else {
+        "00"
+    };
+    let traceparent = headers.iter().find(|(name, _)| *name == TRACEPARENT_HEADER);
+    let want = format!("00-{trace}-{span}-{flags}");
+    prop_assert_eq!(
+        traceparent.map(|(_, value)| value.as_str()),
+        Some(want.as_str())
     );
+    // The `traceparent` alone continues the same ids (W3C has no "undecided": `00` is `false`).
+    let w3c = TraceContext::from_headers([(TRACEPARENT_HEADER, traceparent.unwrap().1.as_str())])
+        .map_err(|err| TestCaseError::fail(format!("own traceparent rejected: {err}")))?;
+    prop_assert_eq!(w3c.trace_id(), ctx.trace_id());
+    prop_assert_eq!(w3c.parent_span_id(), ctx.parent_span_id());
+    prop_assert_eq!(w3c.sampled(), Some(ctx.sampled() == Some(true)));
     let again = TraceContext::from_headers(headers.iter().map(|(name, value)| (*name, &**value)))
         .map_err(|err| TestCaseError::fail(format!("own headers rejected: {err}")))?;
     prop_assert_eq!(parsed(&again), parsed(ctx));
@@ -198,9 +293,21 @@ fn valid_value() -> impl Strategy<Value = String> {
 
 /// A valid value with a few random edits: characters deleted, inserted, replaced, duplicated.
 fn mutated_value() -> impl Strategy<Value = String> {
+    mutated(
+        valid_value(),
+        vec!['-', '0', '1', 'f', 'F', 'g', ' ', '\u{a0}', 'é', '\0'],
+    )
+}
+
+/// Values of `base` with a few random edits: characters deleted, inserted (one of `common` or any
+/// character), replaced, duplicated.
+fn mutated(
+    base: impl Strategy<Value = String>,
+    common: Vec<char>,
+) -> impl Strategy<Value = String> {
     let edit = (0..4u8, any::<prop::sample::Index>(), any::<char>());
-    let chars = prop::sample::select(vec!['-', '0', '1', 'f', 'F', 'g', ' ', '\u{a0}', 'é', '\0']);
-    (valid_value(), prop::collection::vec((edit, chars), 1..6)).prop_map(|(value, edits)| {
+    let chars = prop::sample::select(common);
+    (base, prop::collection::vec((edit, chars), 1..6)).prop_map(|(value, edits)| {
         let mut chars: Vec<char> = value.chars().collect();
         for ((kind, at, random), common) in edits {
             let len = chars.len().max(1);
@@ -243,6 +350,9 @@ fn any_name() -> impl Strategy<Value = String> {
         Just("Sentry-Trace".to_owned()),
         Just("SENTRY-TRACE".to_owned()),
         Just("baggage".to_owned()),
+        Just(TRACEPARENT_HEADER.to_owned()),
+        Just("TraceParent".to_owned()),
+        Just(TRACESTATE_HEADER.to_owned()),
         Just("sentry-trace ".to_owned()),
         Just("sentry_trace".to_owned()),
         "[a-zA-Z-]{0,16}",
@@ -277,7 +387,10 @@ fn arbitrary_headers_never_panic_and_accept_exactly_the_valid_values() {
     });
     tried += check(
         "lists of arbitrary headers",
-        prop::collection::vec((any_name(), any_value()), 0..12),
+        prop::collection::vec(
+            (any_name(), prop_oneof![any_value(), any_traceparent()]),
+            0..12,
+        ),
         |headers| {
             let got = from_pairs(&headers);
             match (expected_headers(&headers), got) {
@@ -358,22 +471,36 @@ fn arbitrary_json_never_panics() {
     tried += check("arbitrary JSON values", json_value(), |value| {
         let text = value.to_string();
         let got = serde_json::from_str::<TraceContext>(&text);
-        // A JSON object is read by its `sentry-trace` field alone.
+        // A JSON object is read by its header fields alone: each a string or null; no trace
+        // header gives an empty context.
         if let serde_json::Value::Object(fields) = &value {
-            match fields.get(SENTRY_TRACE_HEADER) {
-                None | Some(serde_json::Value::Null) => {
-                    prop_assert!(got.is_ok_and(|ctx| ctx.is_empty()), "{}", text);
+            let mut headers = Vec::new();
+            let mut wrong_type = false;
+            for name in [
+                SENTRY_TRACE_HEADER,
+                BAGGAGE_HEADER,
+                TRACEPARENT_HEADER,
+                TRACESTATE_HEADER,
+            ] {
+                match fields.get(name) {
+                    None | Some(serde_json::Value::Null) => {}
+                    Some(serde_json::Value::String(v)) => {
+                        headers.push((name.to_owned(), v.clone()))
+                    }
+                    Some(_) => wrong_type = true,
                 }
-                Some(serde_json::Value::String(trace)) => match (expected(trace), got) {
-                    (valid @ Expected::Valid { .. }, Ok(ctx)) => {
-                        prop_assert_eq!(parsed(&ctx), valid)
-                    }
-                    (Expected::Valid { .. }, Err(err)) => {
-                        return Err(TestCaseError::fail(format!("{text}: rejected: {err}")))
-                    }
-                    (_, got) => prop_assert!(got.is_err(), "{} accepted", text),
-                },
-                Some(_) => prop_assert!(got.is_err(), "{} accepted", text),
+            }
+            if wrong_type {
+                prop_assert!(got.is_err(), "{} accepted", text);
+                return Ok(());
+            }
+            match (expected_headers(&headers), got) {
+                (Ok(valid), Ok(ctx)) => prop_assert_eq!(parsed(&ctx), valid),
+                (Err(HeaderError::Missing), Ok(ctx)) => prop_assert!(ctx.is_empty(), "{}", text),
+                (Err(_), got) => prop_assert!(got.is_err(), "{} accepted", text),
+                (Ok(_), Err(err)) => {
+                    return Err(TestCaseError::fail(format!("{text}: rejected: {err}")))
+                }
             }
         }
         Ok(())
@@ -401,6 +528,384 @@ fn arbitrary_json_never_panics() {
         tried += 1;
     }
     eprintln!("[header_fuzz] serde: {tried} arbitrary inputs in total");
+}
+
+// ---------------------------------------------------------------- traceparent
+
+/// A `traceparent` near validity: any version (often `00`, sometimes `ff`), random ids (sometimes
+/// all zeros), random flags, sometimes upper-case, sometimes with a suffix, sometimes padded.
+fn near_traceparent() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![6 => Just(0u8), 1 => Just(0xff), 2 => any::<u8>()],
+        prop_oneof![9 => any::<[u8; 16]>(), 1 => Just([0u8; 16])],
+        prop_oneof![9 => any::<[u8; 8]>(), 1 => Just([0u8; 8])],
+        any::<u8>(),
+        prop_oneof![9 => Just(false), 1 => Just(true)],
+        prop_oneof![6 => Just(""), 1 => Just("-"), 1 => Just("-future-fields"), 1 => Just(".x")],
+        prop_oneof![4 => Just(""), 1 => Just(" "), 1 => Just("\t "), 1 => Just("\u{a0}")],
+    )
+        .prop_map(|(version, trace, span, flags, upper, suffix, pad)| {
+            format!(
+                "{pad}{}-{}-{}-{}{suffix}{pad}",
+                hex(&[version], upper),
+                hex(&trace, upper),
+                hex(&span, upper),
+                hex(&[flags], upper)
+            )
+        })
+}
+
+fn any_traceparent() -> impl Strategy<Value = String> {
+    prop_oneof![
+        5 => near_traceparent(),
+        2 => mutated(
+            near_traceparent(),
+            vec!['-', '0', 'f', 'F', 'g', ' ', '\t', 'é', '\0']
+        ),
+        1 => "[0-9a-fA-F -]{50,60}",
+        1 => any::<String>(),
+        // Around the length bound: a later version with a long suffix.
+        1 => (near_traceparent(), 440..470usize)
+            .prop_map(|(value, pad)| format!("{value}-{}", "x".repeat(pad))),
+    ]
+}
+
+#[test]
+fn arbitrary_traceparent_values_are_read_exactly_as_w3c_says() {
+    let accepted = AtomicUsize::new(0);
+    let tried = check(
+        "one arbitrary traceparent value",
+        any_traceparent(),
+        |value| {
+            let got = TraceContext::from_headers([(TRACEPARENT_HEADER, value.as_str())]);
+            match (expected_traceparent(&value), got) {
+                (Expected::TooLong, Err(err)) => {
+                    prop_assert_eq!(err, HeaderError::TraceparentTooLong)
+                }
+                (Expected::Malformed, Err(err)) => {
+                    prop_assert_eq!(err, HeaderError::TraceparentMalformed)
+                }
+                (valid @ Expected::Valid { .. }, Ok(ctx)) => {
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    prop_assert_eq!(parsed(&ctx), valid);
+                    assert_round_trips(&ctx)?;
+                }
+                (want, got) => {
+                    return Err(TestCaseError::fail(format!(
+                        "{value:?}: expected {want:?}, got {got:?}"
+                    )))
+                }
+            }
+            Ok(())
+        },
+    );
+    let accepted = accepted.into_inner();
+    eprintln!("[header_fuzz] traceparent: {accepted} of {tried} accepted");
+    assert!(
+        accepted > tried / 10 && accepted < tried / 2,
+        "{accepted} of {tried} accepted"
+    );
+}
+
+// ---------------------------------------------------------------- baggage and tracestate
+
+const SENTRY_TRACE: &str = "0123456789abcdef0123456789abcdef-0123456789abcdef-1";
+const TRACEPARENT: &str = "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01";
+
+/// The W3C baggage limits the runtime documents, applied to what it reads.
+const MAX_BAGGAGE_MEMBERS: usize = 64;
+const MAX_BAGGAGE_BYTES: usize = 8192;
+
+/// What the context must forward from `values` (the `baggage` headers of one request), written
+/// independently of the runtime: every non-empty, trimmed list-member when all of them follow
+/// the W3C grammar and the limits hold (the `sentry-*` ones first, then the others, each in
+/// order); otherwise nothing.
+fn expected_baggage(values: &[String]) -> Option<String> {
+    let total: usize = values.iter().map(String::len).sum();
+    if total > MAX_BAGGAGE_BYTES {
+        return None;
+    }
+    let ows = |c: char| c == ' ' || c == '\t';
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let octet = |c: char| c.is_ascii_graphic() && !"\",;\\".contains(c);
+    let key_ok = |k: &str| !k.is_empty() && k.chars().all(tchar);
+    let value_ok = |v: &str| v.chars().all(octet);
+    let mut members = Vec::new();
+    for member in values.iter().flat_map(|value| value.split(',')) {
+        let member = member.trim_matches(ows);
+        if member.is_empty() {
+            continue;
+        }
+        let mut parts = member.split(';');
+        let pair = parts.next().unwrap();
+        let (key, value) = pair.split_once('=')?;
+        let properties_ok = parts.all(|property| match property.split_once('=') {
+            Some((k, v)) => key_ok(k.trim_matches(ows)) && value_ok(v.trim_matches(ows)),
+            None => property.trim_matches(ows).is_empty() || key_ok(property.trim_matches(ows)),
+        });
+        if !key_ok(key.trim_matches(ows)) || !value_ok(value.trim_matches(ows)) || !properties_ok {
+            return None;
+        }
+        members.push(member);
+    }
+    if members.is_empty() || members.len() > MAX_BAGGAGE_MEMBERS {
+        return None;
+    }
+    let (sentry, other): (Vec<&str>, Vec<&str>) = members
+        .into_iter()
+        .partition(|member| member.trim_start_matches(ows).starts_with("sentry-"));
+    Some([sentry, other].concat().join(","))
+}
+
+/// A W3C baggage list-member, sometimes a Sentry one, with optional whitespace and properties.
+fn baggage_member() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(vec!["", "", "sentry-"]),
+        "[a-zA-Z0-9!#$%&'*+.^_`|~-]{1,10}",
+        "[!#-+--:<-\\[\\]-~]{0,12}",
+        prop::sample::select(vec!["", "", " ", "\t"]),
+        prop::sample::select(vec!["", "", ";p", "; k = v", ";"]),
+    )
+        .prop_map(|(prefix, key, value, pad, properties)| {
+            format!("{pad}{prefix}{key}{pad}={pad}{value}{properties}{pad}")
+        })
+}
+
+/// `baggage` header values: valid lists (split over one to three headers), near the limits,
+/// edited with characters the grammar forbids, or arbitrary text.
+fn baggage_values() -> impl Strategy<Value = Vec<String>> {
+    let valid = (prop::collection::vec(baggage_member(), 0..80), 1..4usize)
+        .prop_map(|(members, headers)| {
+            let per = members.len().div_ceil(headers).max(1);
+            members
+                .chunks(per)
+                .map(|chunk| chunk.join(","))
+                .collect::<Vec<_>>()
+        })
+        .boxed();
+    let edited = (
+        valid.clone(),
+        any::<prop::sample::Index>(),
+        prop::sample::select(vec![' ', '"', ',', ';', '\\', '=', 'é', '\0', '%']),
+    )
+        .prop_map(|(mut values, at, c)| {
+            if let Some(value) = values.first_mut() {
+                let mut chars: Vec<char> = value.chars().collect();
+                chars.insert(at.index(chars.len() + 1), c);
+                *value = chars.into_iter().collect();
+            }
+            values
+        });
+    let big = (1..3usize, 4000..4200usize).prop_map(|(headers, len)| {
+        (0..headers)
+            .map(|i| format!("k{i}={}", "v".repeat(len)))
+            .collect::<Vec<_>>()
+    });
+    prop_oneof![
+        4 => valid,
+        3 => edited,
+        1 => big,
+        1 => prop::collection::vec(any::<String>(), 0..3),
+    ]
+}
+
+#[test]
+fn baggage_is_forwarded_whole_or_not_at_all() {
+    let forwarded = AtomicUsize::new(0);
+    let tried = check_cases(
+        "arbitrary baggage headers",
+        LIST_CASES,
+        baggage_values(),
+        |values| {
+            let mut headers = vec![(SENTRY_TRACE_HEADER, SENTRY_TRACE)];
+            headers.extend(values.iter().map(|value| (BAGGAGE_HEADER, value.as_str())));
+            // An invalid baggage never makes the trace unusable.
+            let ctx = TraceContext::from_headers(headers.iter().copied())
+                .map_err(|err| TestCaseError::fail(format!("{values:?}: {err}")))?;
+            let out = ctx.to_headers();
+            let baggage = out
+                .iter()
+                .find(|(name, _)| *name == BAGGAGE_HEADER)
+                .map(|(_, value)| value.clone());
+            let want = expected_baggage(&values);
+            if want.is_some() {
+                forwarded.fetch_add(1, Ordering::Relaxed);
+            }
+            prop_assert_eq!(&baggage, &want, "from {:?}", values);
+            // Forwarded baggage is read back to the same value.
+            if let Some(baggage) = baggage {
+                let again = TraceContext::from_headers([
+                    (SENTRY_TRACE_HEADER, SENTRY_TRACE),
+                    (BAGGAGE_HEADER, baggage.as_str()),
+                ])
+                .unwrap();
+                prop_assert_eq!(again.to_headers(), out);
+            }
+            Ok(())
+        },
+    );
+    let forwarded = forwarded.into_inner();
+    eprintln!("[header_fuzz] baggage: {forwarded} of {tried} forwarded");
+    assert!(
+        forwarded > tried / 10 && forwarded < tried * 9 / 10,
+        "{forwarded} of {tried} forwarded"
+    );
+}
+
+#[test]
+fn baggage_limits_are_exact() {
+    let member = |i: usize, len: usize| format!("k{i:02}={}", "v".repeat(len - 4));
+    // 64 members of 127 bytes + 63 commas = 8191 bytes: forwarded unchanged.
+    let at_limit: Vec<String> = (0..MAX_BAGGAGE_MEMBERS).map(|i| member(i, 127)).collect();
+    let at_limit = at_limit.join(",");
+    let with = |baggage: &str| {
+        TraceContext::from_headers([
+            (SENTRY_TRACE_HEADER, SENTRY_TRACE),
+            (BAGGAGE_HEADER, baggage),
+        ])
+        .unwrap()
+        .to_headers()
+        .into_iter()
+        .find(|(name, _)| *name == BAGGAGE_HEADER)
+        .map(|(_, value)| value)
+    };
+    assert_eq!(at_limit.len(), 8191);
+    assert_eq!(with(&at_limit).as_deref(), Some(at_limit.as_str()));
+    // One byte more is still within 8192; two more is not.
+    let plus_one = format!("{at_limit}v");
+    assert_eq!(with(&plus_one).as_deref(), Some(plus_one.as_str()));
+    assert_eq!(with(&format!("{at_limit}vv")), None);
+    // A 65th member is one too many, however short.
+    let short: Vec<String> = (0..=MAX_BAGGAGE_MEMBERS)
+        .map(|i| format!("k{i}=v"))
+        .collect();
+    assert_eq!(with(&short.join(",")), None);
+    assert!(with(&short[..MAX_BAGGAGE_MEMBERS].join(",")).is_some());
+}
+
+/// What must be passed through from `values` (the `tracestate` headers of one request that came
+/// with a valid `traceparent`): every non-empty trimmed member when there are at most 32, they
+/// total at most 8192 bytes, each is a W3C `key=value`, and no key repeats; otherwise nothing.
+fn expected_tracestate(values: &[String]) -> Option<String> {
+    if values.iter().map(String::len).sum::<usize>() > 8192 {
+        return None;
+    }
+    let key_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-*/".contains(c);
+    let key_ok = |key: &str| match key.split_once('@') {
+        None => {
+            (1..=256).contains(&key.len())
+                && key.starts_with(|c: char| c.is_ascii_lowercase())
+                && key.chars().all(key_char)
+        }
+        Some((tenant, system)) => {
+            (1..=241).contains(&tenant.len())
+                && tenant.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && tenant.chars().all(key_char)
+                && (1..=14).contains(&system.len())
+                && system.starts_with(|c: char| c.is_ascii_lowercase())
+                && system.chars().all(key_char)
+        }
+    };
+    let value_ok = |value: &str| {
+        (1..=256).contains(&value.len())
+            && value
+                .chars()
+                .all(|c| (' '..='~').contains(&c) && c != ',' && c != '=')
+            && !value.ends_with(' ')
+    };
+    let mut members: Vec<&str> = Vec::new();
+    let mut keys = std::collections::HashSet::new();
+    for member in values.iter().flat_map(|value| value.split(',')) {
+        let member = member.trim_matches([' ', '\t']);
+        if member.is_empty() {
+            continue;
+        }
+        let (key, value) = member.split_once('=')?;
+        if !key_ok(key) || !value_ok(value) || !keys.insert(key) {
+            return None;
+        }
+        members.push(member);
+    }
+    (!members.is_empty() && members.len() <= 32).then(|| members.join(","))
+}
+
+fn tracestate_values() -> impl Strategy<Value = Vec<String>> {
+    let member = (
+        prop_oneof![
+            "[a-z][a-z0-9_*/-]{0,8}",
+            "[a-z0-9][a-z0-9_*/-]{0,5}@[a-z][a-z0-9]{0,4}"
+        ],
+        "[ -+--<>-~]{0,10}[!-+--<>-~]",
+        prop::sample::select(vec!["", "", " ", "\t"]),
+    )
+        .prop_map(|(key, value, pad)| format!("{pad}{key}={value}{pad}"));
+    let valid = (prop::collection::vec(member, 0..36), 1..3usize)
+        .prop_map(|(members, headers)| {
+            let per = members.len().div_ceil(headers).max(1);
+            members
+                .chunks(per)
+                .map(|chunk| chunk.join(","))
+                .collect::<Vec<_>>()
+        })
+        .boxed();
+    prop_oneof![
+        3 => valid.clone(),
+        2 => (valid, any::<prop::sample::Index>(), prop::sample::select(vec!['=', 'A', ',', '\u{7f}', 'é', ' ']))
+            .prop_map(|(mut values, at, c)| {
+                if let Some(value) = values.first_mut() {
+                    let mut chars: Vec<char> = value.chars().collect();
+                    chars.insert(at.index(chars.len() + 1), c);
+                    *value = chars.into_iter().collect();
+                }
+                values
+            }),
+        1 => prop::collection::vec(any::<String>(), 0..3),
+    ]
+}
+
+#[test]
+fn tracestate_is_passed_through_whole_or_not_at_all() {
+    let kept = AtomicUsize::new(0);
+    let tried = check_cases(
+        "arbitrary tracestate headers",
+        LIST_CASES,
+        tracestate_values(),
+        |values| {
+            let mut headers = vec![(TRACEPARENT_HEADER, TRACEPARENT)];
+            headers.extend(
+                values
+                    .iter()
+                    .map(|value| (TRACESTATE_HEADER, value.as_str())),
+            );
+            let ctx = TraceContext::from_headers(headers.iter().copied()).unwrap();
+            let tracestate = ctx
+                .to_headers()
+                .into_iter()
+                .find(|(name, _)| *name == TRACESTATE_HEADER)
+                .map(|(_, value)| value);
+            let want = expected_tracestate(&values);
+            if want.is_some() {
+                kept.fetch_add(1, Ordering::Relaxed);
+            }
+            prop_assert_eq!(&tracestate, &want, "from {:?}", values);
+            // Without a `traceparent` of the same trace, `tracestate` is not kept.
+            let other = "00-fedcba9876543210fedcba9876543210-0123456789abcdef-01";
+            headers[0] = (TRACEPARENT_HEADER, other);
+            headers.push((SENTRY_TRACE_HEADER, SENTRY_TRACE));
+            let ctx = TraceContext::from_headers(headers.iter().copied()).unwrap();
+            prop_assert!(ctx
+                .to_headers()
+                .iter()
+                .all(|(name, _)| *name != TRACESTATE_HEADER));
+            Ok(())
+        },
+    );
+    let kept = kept.into_inner();
+    eprintln!("[header_fuzz] tracestate: {kept} of {tried} kept");
+    assert!(
+        kept > tried / 10 && kept < tried * 9 / 10,
+        "{kept} of {tried} kept"
+    );
 }
 
 // ---------------------------------------------------------------- bounded work
@@ -478,6 +983,29 @@ fn a_mebibyte_value_or_name_costs_constant_time() {
             "[header_fuzz] from_headers, {what} as the name: median {name_median:?} per call"
         );
         worst = worst.max(name_median);
+        // The other headers are bounded the same way: a 1 MiB `traceparent` is rejected unread;
+        // a 1 MiB `baggage` or `tracestate` is ignored unread and the trace still continues.
+        let median = time(201, || {
+            let got = TraceContext::from_headers([(TRACEPARENT_HEADER, value.as_str())]);
+            assert_eq!(
+                std::hint::black_box(got).unwrap_err(),
+                HeaderError::TraceparentTooLong
+            );
+        });
+        eprintln!("[header_fuzz] from_headers, {what} as traceparent: median {median:?} per call");
+        worst = worst.max(median);
+        for name in [BAGGAGE_HEADER, TRACESTATE_HEADER] {
+            let median = time(201, || {
+                let got = TraceContext::from_headers([
+                    (TRACEPARENT_HEADER, TRACEPARENT),
+                    (name, value.as_str()),
+                ])
+                .unwrap();
+                assert_eq!(std::hint::black_box(got).to_headers().len(), 2);
+            });
+            eprintln!("[header_fuzz] from_headers, {what} as {name}: median {median:?} per call");
+            worst = worst.max(median);
+        }
     }
     // Far below a millisecond, and far below one pass over the value.
     assert!(worst < Duration::from_micros(100), "worst median {worst:?}");
@@ -521,4 +1049,35 @@ fn many_headers_cost_linear_time_and_the_first_valid_wins() {
             .unwrap_err();
     assert_eq!(err, HeaderError::Malformed);
     assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+}
+
+#[test]
+fn the_largest_baggage_read_costs_bounded_time() {
+    // The most work a baggage can ask for: 8192 bytes in 64 members, each with properties, all
+    // read before the last byte makes it invalid.
+    let member = |i: usize| format!("k{i:02} = {};p;q=r", "v".repeat(115));
+    let members: Vec<String> = (0..MAX_BAGGAGE_MEMBERS).map(member).collect();
+    let valid = members.join(",");
+    assert!(valid.len() <= MAX_BAGGAGE_BYTES, "{}", valid.len());
+    let mut hostile = valid.clone();
+    hostile.pop();
+    hostile.push('"');
+    let run = |baggage: &str| {
+        TraceContext::from_headers([
+            (SENTRY_TRACE_HEADER, SENTRY_TRACE),
+            (BAGGAGE_HEADER, baggage),
+        ])
+        .unwrap()
+    };
+    assert_eq!(run(&valid).to_headers()[1].1, valid);
+    assert_eq!(run(&hostile).to_headers()[1].0, TRACEPARENT_HEADER);
+    let median = time(201, || {
+        std::hint::black_box(run(std::hint::black_box(&hostile)));
+    });
+    eprintln!(
+        "[header_fuzz] from_headers, {} bytes of hostile baggage in {} members: median {median:?}",
+        hostile.len(),
+        MAX_BAGGAGE_MEMBERS
+    );
+    assert!(median < Duration::from_millis(2), "median {median:?}");
 }
