@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all=(quickstart without_macro thread tokio_task blocking rayon_pool job_queue cross_service
-  tracing_logs slack_bot redis_queue)
+  tracing_logs slack_bot redis_queue fan_out)
 if [ "$#" -gt 0 ]; then names=("$@"); else names=("${all[@]}"); fi
 
 cargo build -q --workspace --all-features --examples
