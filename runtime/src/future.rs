@@ -48,17 +48,7 @@ pin_project! {
     impl<F, C> PinnedDrop for Continued<F, C> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            let state = mem::replace(this.state, State::Done);
-            let _hub = match &state {
-                State::Running(running) => Some(HubSwitchGuard::new(running.hub().clone())),
-                _ => None,
-            };
-            // SAFETY: the future is pinned and dropped in place, exactly once (here), and never
-            // touched again: this is the drop `Pin` promises it.
-            unsafe { ManuallyDrop::drop(this.future.get_unchecked_mut()) };
-            // Then the continuation: a running one finishes as `cancelled`, a pending one is
-            // recorded as cancelled.
-            drop(state);
+            this.state.drop_inner_first(this.future);
         }
     }
 }
@@ -82,6 +72,21 @@ impl<F, C> Continued<F, C> {
 }
 
 impl<C> State<C> {
+    /// The drop of a wrapper: the inner future or stream first, under the continuation's hub,
+    /// so what it closes on drop is recorded inside; then the continuation (a running one
+    /// finishes as `cancelled`, a pending one is recorded as cancelled).
+    fn drop_inner_first<T>(&mut self, inner: Pin<&mut ManuallyDrop<T>>) {
+        let state = mem::replace(self, State::Done);
+        let _hub = match &state {
+            State::Running(running) => Some(HubSwitchGuard::new(running.hub().clone())),
+            _ => None,
+        };
+        // SAFETY: the wrapper is being dropped: the pinned inner value is dropped in place,
+        // exactly once (here), and never touched again, which is the drop `Pin` promises it.
+        unsafe { ManuallyDrop::drop(inner.get_unchecked_mut()) };
+        drop(state);
+    }
+
     /// Starts a pending continuation at the first poll; the hub to poll under, or `None` for
     /// plain work.
     fn enter(&mut self, what: &str) -> Option<Arc<Hub>> {
@@ -171,14 +176,7 @@ pin_project! {
     impl<S> PinnedDrop for ContinuedStream<S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            let state = mem::replace(this.state, State::Done);
-            let _hub = match &state {
-                State::Running(running) => Some(HubSwitchGuard::new(running.hub().clone())),
-                _ => None,
-            };
-            // SAFETY: as in `Continued`'s drop: dropped in place, once, never touched again.
-            unsafe { ManuallyDrop::drop(this.stream.get_unchecked_mut()) };
-            drop(state);
+            this.state.drop_inner_first(this.stream);
         }
     }
 }
