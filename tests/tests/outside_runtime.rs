@@ -26,6 +26,14 @@ fn query(n: u32) -> u32 {
 
 static PANICS: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
 
+/// The panic hook is global (and sentry's panic integration installs its own at a client's first
+/// start): the tests of this binary run one at a time.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Runs `f`, which must panic, and returns the panic's message and line.
 fn panic_of(f: impl FnOnce()) -> (String, u32) {
     let previous = panic::take_hook();
@@ -41,20 +49,25 @@ fn panic_of(f: impl FnOnce()) -> (String, u32) {
             })
             .unwrap_or_default();
         let line = info.location().map_or(0, |location| location.line());
-        PANICS.lock().unwrap().push((message, line));
+        PANICS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((message, line));
     }));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     panic::set_hook(previous);
     assert!(result.is_err(), "expected a panic");
-    PANICS
+    // The guard is released before a failed `expect` panics: the hook locks it too.
+    let seen = PANICS
         .lock()
-        .unwrap()
-        .pop()
-        .expect("the hook saw the panic")
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .pop();
+    seen.expect("the hook saw the panic")
 }
 
 #[test]
 fn async_fn_called_before_block_on_panics_at_the_callers_line_and_sends_nothing() {
+    let _serial = one_at_a_time();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -88,6 +101,7 @@ fn async_fn_called_before_block_on_panics_at_the_callers_line_and_sends_nothing(
 
 #[test]
 fn blocking_fn_outside_a_runtime_panics_at_the_callers_line() {
+    let _serial = one_at_a_time();
     let mut expected_line = 0;
     let (message, line) = panic_of(|| {
         expected_line = line!() + 1;
@@ -99,6 +113,7 @@ fn blocking_fn_outside_a_runtime_panics_at_the_callers_line() {
 
 #[test]
 fn local_fn_outside_a_runtime_panics_at_the_callers_line() {
+    let _serial = one_at_a_time();
     let mut expected_line = 0;
     let (message, line) = panic_of(|| {
         expected_line = line!() + 1;
@@ -117,6 +132,7 @@ fn local_fn_outside_a_runtime_panics_at_the_callers_line() {
 /// tokio's, and nothing is sent for the work that never started.
 #[test]
 fn local_fn_outside_a_local_set_panics_and_sends_nothing() {
+    let _serial = one_at_a_time();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
