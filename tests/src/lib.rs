@@ -183,3 +183,27 @@ pub fn assert_all_linked(captured: &Captured, root: &str, name: &str, count: usi
         assert!(span_ids.insert(t.span_id), "{name}: span ids are unique");
     }
 }
+
+/// The example program `name`, built next to the running test's `deps/` directory
+/// (`target/<profile>/examples/<name>`), or the path in the environment variable `override_var`.
+/// `cargo test --workspace` builds the examples before it runs the tests.
+pub fn example_binary(name: &str, override_var: &str) -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os(override_var) {
+        return std::path::PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("path of the test binary");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p traced-spawn-examples --example {name}` \
+         (`cargo test --workspace` builds it), or set {override_var}",
+        bin.display()
+    );
+    bin
+}

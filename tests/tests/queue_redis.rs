@@ -41,26 +41,9 @@ fn redis_url(test: &str) -> Option<String> {
     }
 }
 
-/// `target/<profile>/examples/redis_queue`, next to this test's `deps/` directory.
+/// The `redis_queue` example program.
 fn example_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("REDIS_QUEUE_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("path of the test binary");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("redis_queue{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p traced-spawn-examples --example redis_queue` \
-         (`cargo test --workspace` builds it), or set REDIS_QUEUE_BIN",
-        bin.display()
-    );
-    bin
+    traced_spawn_tests::example_binary("redis_queue", "REDIS_QUEUE_BIN")
 }
 
 /// A name no other test or run uses: for queues and envelope files.

@@ -143,26 +143,9 @@ fn loopback_address(url: &str) -> SocketAddr {
     address
 }
 
-/// `target/<profile>/examples/slack_bot`, next to this test's `deps/` directory.
+/// The `slack_bot` example program.
 fn slack_bot_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("SLACK_BOT_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("path of the test binary");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("slack_bot{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p traced-spawn-examples --example slack_bot` \
-         (`cargo test --workspace` builds it), or set SLACK_BOT_BIN",
-        bin.display()
-    );
-    bin
+    traced_spawn_tests::example_binary("slack_bot", "SLACK_BOT_BIN")
 }
 
 /// Runs the command to completion (killing it after [`RUN_TIMEOUT`]), asserts it succeeded and
