@@ -1,13 +1,14 @@
-//! `--scale`: 50,000 tasks in flight at once. For plain / no client / unsampled / sampled: the
-//! bytes each in-flight task holds (live heap bytes from the counting allocator, once every task
-//! has been polled and is parked), and spawns per second with 1, 2 and 8 callers spawning at once.
+//! `--scale`: 50,000 tasks in flight at once. For plain / no client / unsampled / sampled / the
+//! unsampled floor: the bytes each in-flight task holds (live heap bytes from the counting
+//! allocator, once every task has been polled and is parked), and spawns per second (the spawning
+//! calls only) with 1, 2 and 8 callers spawning at once.
 //! Variants run interleaved, rounds rotate the starting variant; results are medians over rounds.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use sentry::Hub;
+use sentry::{Hub, SentryFutureExt};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use traced_spawn::traced_spawn;
@@ -26,7 +27,15 @@ async fn wait_then_work(gate: Arc<Semaphore>, x: u64) -> u64 {
 }
 
 fn plain(gate: Arc<Semaphore>, x: u64) -> JoinHandle<u64> {
-    tokio::spawn(wait_then_work(gate, x))
+    tokio::spawn(async move { wait_then_work(gate, x).await })
+}
+
+/// The floor for an unsampled parent: one `configure_scope` read, a forked hub, `bind_hub`.
+fn floor(gate: Arc<Semaphore>, x: u64) -> JoinHandle<u64> {
+    let hub = Hub::current();
+    std::hint::black_box(hub.configure_scope(|s| s.get_span()));
+    let fork = Arc::new(Hub::new_from_top(hub));
+    tokio::spawn(async move { wait_then_work(gate, x).await }.bind_hub(fork))
 }
 
 #[traced_spawn(name = "bench::scale_work")]
@@ -147,12 +156,19 @@ pub fn run(smoke: bool) {
             false,
         ),
         variant("traced, sampled", Sampling::Sampled, traced, true),
+        variant(
+            "floor, unsampled parent",
+            Sampling::UnsampledParent,
+            floor,
+            false,
+        ),
     ];
     let started = Instant::now();
     // One warm-up round, then the measured rounds, the starting variant rotating.
+    let count = variants.len();
     for round in 0..=rounds {
         for k in 0..variants.len() {
-            let v = &mut variants[(round + k) % 4];
+            let v = &mut variants[(round + k) % count];
             let (_, bytes) = one_run(&rt, v, tasks, 1, true);
             let mut rates = Vec::new();
             for callers in CALLERS {
@@ -182,7 +198,7 @@ pub fn run(smoke: bool) {
         );
     }
     eprintln!(
-        "  scale: {rounds} rounds (+1 warm-up) x 4 variants x {tasks} in-flight tasks in {:.1} s",
+        "  scale: {rounds} rounds (+1 warm-up) x {count} variants x {tasks} in-flight tasks in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 
@@ -205,6 +221,10 @@ pub fn run(smoke: bool) {
         }
         println!("{line}");
     }
+    println!(
+        "(size_of::<sentry::Scope>() = {} B: what a `configure_scope` on a hub whose scope is shared copies)",
+        std::mem::size_of::<sentry::Scope>()
+    );
     if smoke {
         return;
     }
