@@ -218,7 +218,15 @@ fn start_transaction(
                 propagation::remote_transaction_context(hub, remote, name, op, client.options())
             }
             None => match scope.get_span() {
-                Some(span) => TransactionContext::continue_from_span(name, op, Some(span)),
+                Some(span) => {
+                    // The parent's decision first, with empty labels (which do not allocate):
+                    // an unsampled parent needs neither a transaction nor its name and op.
+                    let ids = TransactionContext::continue_from_span("", "", Some(span.clone()));
+                    if ids.sampled() == Some(false) {
+                        return None;
+                    }
+                    TransactionContext::continue_from_span(name, op, Some(span))
+                }
                 None => continuation_of(name, op, Parent::of_scope(scope)?),
             },
         };
