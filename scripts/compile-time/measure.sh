@@ -4,12 +4,15 @@
 # sync, half async), builds their dependencies once, then rebuilds each crate alone R times,
 # interleaved, and prints the median build time and the cost per fn over the plain crate.
 #   bash scripts/compile-time/measure.sh [N=600] [R=5] [check|build]
+# KIND=sync or KIND=async generates only that kind of fn (default: both, half each).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$PWD"
 n="${1:-600}"
 rounds="${2:-5}"
 mode="${3:-build}"
+kind="${KIND:-both}"
+if [ "$kind" = both ]; then per_kind=$((n / 2)); else per_kind="$n"; fi
 dir="$root/target/compile-time"
 export CARGO_TARGET_DIR="$dir/target"
 mkdir -p "$dir"
@@ -33,11 +36,15 @@ TOML
   {
     echo "#![allow(dead_code, unused_imports)]"
     echo "use traced_spawn::traced_spawn;"
-    for i in $(seq 1 $((n / 2))); do
+    for i in $(seq 1 "$per_kind"); do
+      if [ "$kind" != async ]; then
       echo "$attr"
       echo "pub fn sync_$i(a: u64, b: String) -> Result<u64, String> { if b.is_empty() { return Err(b); } Ok(a + $i) }"
+      fi
+      if [ "$kind" != sync ]; then
       echo "$attr"
       echo "pub async fn async_$i(a: u64, b: String) -> Result<u64, String> { if b.is_empty() { return Err(b); } Ok(a * $i) }"
+      fi
     done
   } > "$crate/src/lib.rs"
 }
@@ -61,7 +68,7 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 plain=$(echo "${times[plain]}" | median)
-echo "cargo $mode, $n fns (half sync, half async), median of $rounds interleaved rebuilds:"
+echo "cargo $mode, $n fns ($kind), median of $rounds interleaved rebuilds:"
 for variant in plain traced instrument; do
   m=$(echo "${times[$variant]}" | median)
   per=$(awk -v m="$m" -v p="$plain" -v n="$n" 'BEGIN {printf "%.2f", (m - p) / n}')
