@@ -305,23 +305,17 @@ fn a_request_and_its_job_in_a_worker_process_are_one_trace() {
     assert!(keys_left(&url, &queue).is_empty(), "the job was acked");
 }
 
-#[test]
-fn a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker() {
-    let Some(url) =
-        redis_url("a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker")
-    else {
-        return;
-    };
-    let queue = unique("q-kill");
+/// A worker whose job takes a minute, with a short lease (its death is noticed within a second),
+/// and a producer that published one job to it: returns both and the worker's "took job" line,
+/// once the worker is in the middle of the job.
+fn stuck_on_one_job(url: &str, queue: &str) -> (Proc, Proc, String) {
     let (took_tx, took) = std::sync::mpsc::channel();
-    // A worker whose job takes a minute: it is killed half-way. A short lease, so that its death
-    // is noticed within a second.
-    let mut doomed = Proc::start_with(
-        &url,
+    let worker = Proc::start_with(
+        url,
         &[
             "--worker",
             "--queue",
-            &queue,
+            queue,
             "--work-ms",
             "60000",
             "--lease-ms",
@@ -333,28 +327,45 @@ fn a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker() {
             }
         },
     );
-    let mut producer = Proc::start(&url, &["--produce", "1", "--queue", &queue]);
+    let mut producer = Proc::start(url, &["--produce", "1", "--queue", queue]);
     producer.succeed();
     let line = took
         .recv_timeout(Duration::from_secs(20))
         .expect("the first worker takes the job");
-    assert!(line.ends_with(" retry 0"), "{line}");
-    doomed.child.kill().expect("SIGKILL the worker"); // SIGKILL on Unix: no cleanup at all
-    let (status, _, _) = doomed.wait();
-    assert!(!status.success());
+    (worker, producer, line)
+}
 
-    let mut rescuer = Proc::start(
-        &url,
+/// The worker that takes over the jobs of a dead one, and stops once the queue stays empty.
+fn start_rescuer(url: &str, queue: &str) -> Proc {
+    Proc::start(
+        url,
         &[
             "--worker",
             "--queue",
-            &queue,
+            queue,
             "--work-ms",
             "5",
             "--exit-when-idle",
             "3000",
         ],
-    );
+    )
+}
+
+#[test]
+fn a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker() {
+    let Some(url) =
+        redis_url("a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker")
+    else {
+        return;
+    };
+    let queue = unique("q-kill");
+    let (mut doomed, producer, line) = stuck_on_one_job(&url, &queue);
+    assert!(line.ends_with(" retry 0"), "{line}");
+    doomed.child.kill().expect("SIGKILL the worker"); // SIGKILL on Unix: no cleanup at all
+    let (status, _, _) = doomed.wait();
+    assert!(!status.success());
+
+    let mut rescuer = start_rescuer(&url, &queue);
     let out = rescuer.succeed();
     assert!(out.contains("requeued 1 job(s) of dead worker(s)"), "{out}");
     assert_eq!(out.matches(" took job ").count(), 1, "{out}");
@@ -409,42 +420,10 @@ fn a_hung_worker_is_cut_off_and_its_job_processed_by_another_worker() {
         return;
     };
     let queue = unique("q-hung");
-    let (took_tx, took) = std::sync::mpsc::channel();
-    let mut hung = Proc::start_with(
-        &url,
-        &[
-            "--worker",
-            "--queue",
-            &queue,
-            "--work-ms",
-            "60000",
-            "--lease-ms",
-            "1000",
-        ],
-        move |line| {
-            if line.contains(" took job ") {
-                let _ = took_tx.send(line.to_owned());
-            }
-        },
-    );
-    let mut producer = Proc::start(&url, &["--produce", "1", "--queue", &queue]);
-    producer.succeed();
-    took.recv_timeout(Duration::from_secs(20))
-        .expect("the first worker takes the job");
+    let (mut hung, producer, _) = stuck_on_one_job(&url, &queue);
     // Frozen mid-job: its lease expires, but its connections stay open.
     signal(hung.child.id(), "STOP");
-    let mut rescuer = Proc::start(
-        &url,
-        &[
-            "--worker",
-            "--queue",
-            &queue,
-            "--work-ms",
-            "5",
-            "--exit-when-idle",
-            "3000",
-        ],
-    );
+    let mut rescuer = start_rescuer(&url, &queue);
     let out = rescuer.succeed();
     assert!(out.contains("requeued 1 job(s) of dead worker(s)"), "{out}");
     // Woken up, it finds its connections closed and exits before finishing the job.
