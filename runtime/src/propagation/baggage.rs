@@ -13,13 +13,11 @@ pub(crate) const MAX_BYTES: usize = 8192;
 /// Prefix of the entries of Sentry's dynamic sampling context.
 pub(crate) const SENTRY_PREFIX: &str = "sentry-";
 
+use super::list::MemberList;
+
 /// The `baggage` headers of one request, read one value at a time.
 #[derive(Debug, Default)]
-pub(crate) struct Reader<'a> {
-    members: Vec<&'a str>,
-    bytes: usize,
-    rejected: bool,
-}
+pub(crate) struct Reader<'a>(MemberList<'a, MAX_MEMBERS, MAX_BYTES>);
 
 /// What the `baggage` headers of a request held.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,40 +33,15 @@ pub(crate) enum Incoming<'a> {
 impl<'a> Reader<'a> {
     /// Adds one header value. The length is checked before anything is parsed.
     pub(crate) fn add(&mut self, value: &'a str) {
-        if self.rejected {
-            return;
-        }
-        self.bytes = self.bytes.saturating_add(value.len());
-        if self.bytes > MAX_BYTES {
-            self.reject();
-            return;
-        }
-        for member in value.split(',') {
-            let member = trim_ows(member);
-            if member.is_empty() {
-                continue;
-            }
-            if self.members.len() == MAX_MEMBERS || !valid_member(member) {
-                self.reject();
-                return;
-            }
-            self.members.push(member);
-        }
+        self.0.add(value, |_, member| valid_member(member));
     }
 
     pub(crate) fn finish(self) -> Incoming<'a> {
-        if self.rejected {
-            Incoming::Rejected
-        } else if self.members.is_empty() {
-            Incoming::Absent
-        } else {
-            Incoming::Valid(self.members)
+        match self.0.finish() {
+            None => Incoming::Rejected,
+            Some(members) if members.is_empty() => Incoming::Absent,
+            Some(members) => Incoming::Valid(members),
         }
-    }
-
-    fn reject(&mut self) {
-        self.rejected = true;
-        self.members = Vec::new();
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod baggage;
 mod inherit;
+mod list;
 mod sentry_trace;
 #[cfg(feature = "serde")]
 mod serde;

@@ -10,62 +10,30 @@ pub(crate) const MAX_MEMBERS: usize = 32;
 /// Most bytes read over every `tracestate` header of one request.
 pub(crate) const MAX_BYTES: usize = 8192;
 
+use super::list::MemberList;
+
 /// The `tracestate` headers of one request, read one value at a time.
 #[derive(Debug, Default)]
-pub(crate) struct Reader<'a> {
-    members: Vec<&'a str>,
-    bytes: usize,
-    rejected: bool,
-}
+pub(crate) struct Reader<'a>(MemberList<'a, MAX_MEMBERS, MAX_BYTES>);
 
 impl<'a> Reader<'a> {
     /// Adds one header value; the first invalid or oversized value makes the whole list invalid.
     pub(crate) fn add(&mut self, value: &'a str) {
-        if self.rejected {
-            return;
-        }
-        self.bytes = self.bytes.saturating_add(value.len());
-        if self.bytes > MAX_BYTES {
-            self.reject();
-            return;
-        }
-        for member in value.split(',') {
-            let member = member.trim_matches([' ', '\t']);
-            if member.is_empty() {
-                continue;
-            }
+        self.0.add(value, |kept, member| {
             let Some((key, value)) = member.split_once('=') else {
-                self.reject();
-                return;
+                return false;
             };
-            let duplicate = || {
-                self.members
-                    .iter()
-                    .any(|kept| kept.split_once('=').is_some_and(|(k, _)| k == key))
-            };
-            if !valid_key(key)
-                || !valid_value(value)
-                || self.members.len() == MAX_MEMBERS
-                || duplicate()
-            {
-                self.reject();
-                return;
-            }
-            self.members.push(member);
-        }
+            let duplicate = kept
+                .iter()
+                .any(|kept| kept.split_once('=').is_some_and(|(k, _)| k == key));
+            valid_key(key) && valid_value(value) && !duplicate
+        });
     }
 
     /// The list, joined with `,`; `None` when there was none or it was invalid.
     pub(crate) fn finish(self) -> Option<Box<str>> {
-        if self.rejected || self.members.is_empty() {
-            return None;
-        }
-        Some(self.members.join(",").into_boxed_str())
-    }
-
-    fn reject(&mut self) {
-        self.rejected = true;
-        self.members = Vec::new();
+        let members = self.0.finish().filter(|members| !members.is_empty())?;
+        Some(members.join(",").into_boxed_str())
     }
 }
 
