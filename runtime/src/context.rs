@@ -9,7 +9,10 @@ use std::time::Instant;
 use sentry::protocol::{SpanId, TraceId};
 use sentry::{Hub, Scope, TransactionContext, TransactionOrSpan};
 
+use crate::continuation::Shape;
+use crate::pending::Running;
 use crate::propagation::{self, Propagated, TraceIds};
+use crate::verdict::AlwaysOk;
 use crate::{Builder, Continued};
 
 /// The caller's trace, captured on the calling thread, to be continued somewhere else.
@@ -208,10 +211,12 @@ impl TraceContext {
     /// assert_eq!(ctx.run("consumer::job", "queue.process", || 2), 2);
     /// ```
     pub fn run<R>(&self, name: &str, op: &str, body: impl FnOnce() -> R) -> R {
-        Builder::new(name.to_owned())
-            .op(op.to_owned())
-            .context(self.clone())
-            .run(body)
+        // At once, on this thread: the names are borrowed, not copied into a `Builder`.
+        let ctx = self.clone().anchored();
+        if ctx.is_empty() {
+            return body();
+        }
+        Running::start(ctx, name, op, Shape::Transaction, AlwaysOk).run_on_hub(body)
     }
 
     /// Wraps `future` in a continuation of this context, named `name` with op `op`.

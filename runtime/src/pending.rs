@@ -63,10 +63,13 @@ impl<C> Pending<C> {
         let Some(parts) = self.parts.take() else {
             unreachable!("a Pending is started once: `start` takes it by value")
         };
-        Running {
-            continuation: Continuation::start(parts.ctx, &parts.name, &parts.op, parts.shape),
-            classifier: parts.classifier,
-        }
+        Running::start(
+            parts.ctx,
+            &parts.name,
+            &parts.op,
+            parts.shape,
+            parts.classifier,
+        )
     }
 
     /// Starts the continuation and runs `body` in it on the current thread.
@@ -74,9 +77,7 @@ impl<C> Pending<C> {
     where
         C: Classifier<R>,
     {
-        let running = self.start();
-        let hub = running.hub().clone();
-        Hub::run(hub, || running.run(body))
+        self.start().run_on_hub(body)
     }
 }
 
@@ -107,6 +108,31 @@ pub(crate) struct Running<C> {
 }
 
 impl<C> Running<C> {
+    /// Starts a continuation of the non-empty `ctx` on the current thread. Names are borrowed:
+    /// work run at once on this thread ([`TraceContext::run`]) needs no owned copy of them.
+    pub(crate) fn start(
+        ctx: TraceContext,
+        name: &str,
+        op: &str,
+        shape: Shape,
+        classifier: C,
+    ) -> Running<C> {
+        Running {
+            continuation: Continuation::start(ctx, name, op, shape),
+            classifier,
+        }
+    }
+
+    /// Runs `body` under [`Self::hub`] and finishes; a panic finishes the continuation as
+    /// `internal_error` and is resumed.
+    pub(crate) fn run_on_hub<R>(self, body: impl FnOnce() -> R) -> R
+    where
+        C: Classifier<R>,
+    {
+        let hub = self.hub().clone();
+        Hub::run(hub, || self.run(body))
+    }
+
     /// The hub the body runs in.
     pub(crate) fn hub(&self) -> &Arc<Hub> {
         self.continuation.hub()
