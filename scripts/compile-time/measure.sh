@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Build cost of `#[traced_spawn]` per annotated fn, against the same fns without an attribute and
-# with `#[tracing::instrument(skip_all)]` (the anchor): generates three crates of N fns each (half
-# sync, half async), builds their dependencies once, then rebuilds each crate alone R times,
-# interleaved, and prints the median build time and the cost per fn over the plain crate.
+# Build cost of `#[traced_spawn]` per annotated fn, against the same fns without an attribute,
+# with `#[tracing::instrument(skip_all)]` (the anchor), and spawned by hand without tracing
+# (`std::thread::spawn` / `tokio::spawn` of the same body: what offloading costs by itself):
+# generates four crates of N fns each (half sync, half async), builds their dependencies once,
+# then rebuilds each crate alone R times, interleaved, and prints the median build time and the
+# cost per fn over the plain crate.
 #   bash scripts/compile-time/measure.sh [N=600] [R=5] [check|build]
 # KIND=sync or KIND=async generates only that kind of fn (default: both, half each).
 set -euo pipefail
@@ -17,7 +19,8 @@ dir="$root/target/compile-time"
 export CARGO_TARGET_DIR="$dir/target"
 mkdir -p "$dir"
 
-# One crate per variant; `attr` is what stands above every fn.
+# One crate per variant; `attr` is what stands above every fn (`spawn`: no attribute, the body
+# spawned by hand).
 generate() { # name attr
   local name="$1" attr="$2" crate="$dir/$1"
   mkdir -p "$crate/src"
@@ -37,6 +40,15 @@ TOML
     echo "#![allow(dead_code, unused_imports)]"
     echo "use traced_spawn::traced_spawn;"
     for i in $(seq 1 "$per_kind"); do
+      if [ "$name" = spawn ]; then
+        if [ "$kind" != async ]; then
+        echo "pub fn sync_$i(a: u64, b: String) -> std::thread::JoinHandle<Result<u64, String>> { std::thread::spawn(move || { if b.is_empty() { return Err(b); } Ok(a + $i) }) }"
+        fi
+        if [ "$kind" != sync ]; then
+        echo "pub fn async_$i(a: u64, b: String) -> tokio::task::JoinHandle<Result<u64, String>> { tokio::spawn(async move { if b.is_empty() { return Err(b); } Ok(a * $i) }) }"
+        fi
+        continue
+      fi
       if [ "$kind" != async ]; then
       echo "$attr"
       echo "pub fn sync_$i(a: u64, b: String) -> Result<u64, String> { if b.is_empty() { return Err(b); } Ok(a + $i) }"
@@ -52,13 +64,14 @@ TOML
 generate plain ""
 generate traced "#[traced_spawn]"
 generate instrument "#[tracing::instrument(skip_all)]"
-printf '[workspace]\nmembers = ["plain", "traced", "instrument"]\nresolver = "2"\n' > "$dir/Cargo.toml"
+generate spawn ""
+printf '[workspace]\nmembers = ["plain", "traced", "instrument", "spawn"]\nresolver = "2"\n' > "$dir/Cargo.toml"
 
 cd "$dir"
 cargo "$mode" -q --workspace >/dev/null 2>&1 || cargo "$mode" --workspace
 declare -A times
 for round in $(seq 1 "$rounds"); do
-  for variant in plain traced instrument; do
+  for variant in plain traced instrument spawn; do
     touch "$variant/src/lib.rs"
     start=$(date +%s%N)
     cargo "$mode" -q -p "ct-$variant"
@@ -69,7 +82,7 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 plain=$(echo "${times[plain]}" | median)
 echo "cargo $mode, $n fns ($kind), median of $rounds interleaved rebuilds:"
-for variant in plain traced instrument; do
+for variant in plain traced instrument spawn; do
   m=$(echo "${times[$variant]}" | median)
   per=$(awk -v m="$m" -v p="$plain" -v n="$n" 'BEGIN {printf "%.2f", (m - p) / n}')
   printf '  %-10s %6d ms  (+%s ms per fn over plain; runs: %s)\n' "$variant" "$m" "$per" "${times[$variant]% }"

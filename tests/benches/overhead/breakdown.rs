@@ -38,6 +38,7 @@ fn timed<T>(
 pub fn variants() -> (Vec<Variant>, Vec<Rc<Caller>>) {
     let sampled = Rc::new(Caller::new(Sampling::Sampled, false));
     let unsampled = Rc::new(Caller::new(Sampling::UnsampledParent, false));
+    let no_client = Rc::new(Caller::new(Sampling::NoClient, false));
     let parent = {
         let hub = sampled.hub.clone();
         move || hub.configure_scope(|s| s.get_span())
@@ -45,6 +46,20 @@ pub fn variants() -> (Vec<Variant>, Vec<Rc<Caller>>) {
     let variants = vec![
         timed("Instant::now()", &sampled, Instant::now),
         timed("Hub::current()", &sampled, Hub::current),
+        timed(
+            "Hub::with_active (the client check), client bound",
+            &sampled,
+            crate::client_check,
+        ),
+        timed(
+            "no client: Hub::with_active (the client check)",
+            &no_client,
+            crate::client_check,
+        ),
+        timed("span.is_sampled() (the sampling decision)", &sampled, {
+            let span = parent();
+            move || crate::sampling_decision(&span)
+        }),
         timed(
             "Arc::new(Hub::new_from_top(Hub::current())) (fork)",
             &sampled,
@@ -160,7 +175,9 @@ pub fn variants() -> (Vec<Variant>, Vec<Rc<Caller>>) {
     let callers = variants
         .iter()
         .map(|v| {
-            if v.name.starts_with("unsampled") || v.name.ends_with("unsampled") {
+            if v.name.starts_with("no client") {
+                no_client.clone()
+            } else if v.name.starts_with("unsampled") || v.name.ends_with("unsampled") {
                 unsampled.clone()
             } else {
                 sampled.clone()

@@ -9,7 +9,11 @@
 //! BENCH_SMOKE=1 cargo bench -p traced-spawn-tests --bench overhead
 //! cargo bench -p traced-spawn-tests --bench overhead -- --breakdown   # sentry calls, one by one
 //! cargo bench -p traced-spawn-tests --bench overhead -- tokio         # scenarios whose title has "tokio"
+//! cargo bench -p traced-spawn-tests --bench overhead -- --profile=unsampled current-thread
 //! ```
+//!
+//! `--profile=WORD` runs only the variants whose name has WORD, batch after batch for 10 s, with
+//! no table: a steady load to record with `perf record -e cpu-clock`.
 //!
 //! The variants of a scenario run interleaved in this one process (see `harness.rs`); the table
 //! gives the median over rounds of each variant's per-op time, the ratio of those medians to the
@@ -133,12 +137,14 @@ fn record_same_data(tx: &sentry::TransactionOrSpan, captured_at: Instant) {
 }
 
 /// The hand-written thread pattern, recording the same data as a continuation (origin, thread id
-/// and name, queue delay).
+/// and name, queue delay): its thread is named as the macro names its threads, so that it has a
+/// name to record.
 fn hand_written_data_thread(x: u64) -> std::thread::JoinHandle<u64> {
     let captured_at = Instant::now();
     let hub = Hub::current();
     let parent = hub.configure_scope(|s| s.get_span());
-    std::thread::spawn(move || {
+    let thread = std::thread::Builder::new().name("traced_thread".to_owned());
+    let spawned = thread.spawn(move || {
         let hub = Arc::new(Hub::new_from_top(hub));
         Hub::run(hub, || {
             let ctx = TransactionContext::continue_from_span(THREAD_TX, "thread", parent);
@@ -150,7 +156,8 @@ fn hand_written_data_thread(x: u64) -> std::thread::JoinHandle<u64> {
             tx.finish();
             out
         })
-    })
+    });
+    spawned.expect("spawn thread")
 }
 
 fn plain_task(x: u64) -> tokio::task::JoinHandle<u64> {
@@ -183,11 +190,66 @@ fn floor_task(x: u64) -> tokio::task::JoinHandle<u64> {
     tokio::spawn(async move { work(x) }.bind_hub(Arc::new(Hub::new_from_top(hub))))
 }
 
+/// Whether the current hub has an enabled client: sentry's `Hub::with_active`, the check that sends
+/// work spawned where Sentry is not set up on as plain work.
+fn client_check() -> bool {
+    Hub::with_active(|_| true)
+}
+
+/// Whether `span`'s trace is sent: the sampling decision a continuation takes before it records
+/// anything (`is_sampled` is what that question reads; sentry deprecates it as an answer to
+/// "was the trace sampled", which headers answer).
+#[allow(deprecated)]
+fn sampling_decision(span: &Option<TransactionOrSpan>) -> bool {
+    span.as_ref().is_some_and(TransactionOrSpan::is_sampled)
+}
+
+/// Plain, after the client check every correct continuation takes first (no client: it fails,
+/// and the plain future is spawned).
+fn checked_plain_task(x: u64) -> tokio::task::JoinHandle<u64> {
+    assert!(!black_box(client_check()));
+    tokio::spawn(async move { work(x) })
+}
+
+/// The floor, plus the two decisions a continuation cannot skip: the client check, and the
+/// sampling decision read from the parent span (unsampled: nothing recorded, only the fork bound).
+fn checked_floor_task(x: u64) -> tokio::task::JoinHandle<u64> {
+    assert!(black_box(client_check()));
+    let hub = Hub::current();
+    let span = hub.configure_scope(|s| s.get_span());
+    assert!(!black_box(sampling_decision(&span)));
+    tokio::spawn(async move { work(x) }.bind_hub(Arc::new(Hub::new_from_top(hub))))
+}
+
 /// The hand-written task pattern, recording the same data as a continuation.
 fn hand_written_data_task(x: u64) -> tokio::task::JoinHandle<u64> {
     let captured_at = Instant::now();
     let hub = Hub::current();
     let parent = hub.configure_scope(|s| s.get_span());
+    let hub = Arc::new(Hub::new_from_top(hub));
+    tokio::spawn(
+        async move {
+            let ctx = TransactionContext::continue_from_span(TASK_TX, "task", parent);
+            let tx = sentry::start_transaction(ctx);
+            let tx_or_span: TransactionOrSpan = tx.clone().into();
+            record_same_data(&tx_or_span, captured_at);
+            sentry::configure_scope(|s| s.set_span(Some(tx_or_span)));
+            let out = work(x);
+            tx.finish();
+            out
+        }
+        .bind_hub(hub),
+    )
+}
+
+/// The hand-written task pattern with the same data, plus the two decisions a continuation cannot
+/// skip: the client check and the sampling decision (sampled: the transaction is started).
+fn checked_hand_written_data_task(x: u64) -> tokio::task::JoinHandle<u64> {
+    let captured_at = Instant::now();
+    assert!(black_box(client_check()));
+    let hub = Hub::current();
+    let parent = hub.configure_scope(|s| s.get_span());
+    assert!(black_box(sampling_decision(&parent)));
     let hub = Arc::new(Hub::new_from_top(hub));
     tokio::spawn(
         async move {
@@ -335,6 +397,9 @@ struct Scenario {
     floor: Option<(usize, Vec<usize>)>,
     /// Row of the hand-written pattern recording the same data, and the rows compared with it.
     with_data: Option<(usize, Vec<usize>)>,
+    /// Diagnostic references: the floor (or plain) plus the checks every correct continuation
+    /// takes through sentry's public API, each with the rows compared with it.
+    checked: Vec<(usize, Vec<usize>)>,
 }
 
 struct Callers {
@@ -344,6 +409,7 @@ struct Callers {
     hand_written: Rc<Caller>,
     floor: Rc<Caller>,
     with_data: Rc<Caller>,
+    checked_with_data: Rc<Caller>,
 }
 
 impl Callers {
@@ -356,6 +422,7 @@ impl Callers {
             hand_written: Rc::new(Caller::new(Sampling::Sampled, smoke)),
             floor: Rc::new(Caller::new(Sampling::UnsampledParent, smoke)),
             with_data: Rc::new(Caller::new(Sampling::Sampled, smoke)),
+            checked_with_data: Rc::new(Caller::new(Sampling::Sampled, smoke)),
         }
     }
 }
@@ -418,6 +485,7 @@ fn threads(plan: Plan, smoke: bool) -> Scenario {
         hand_written: Some((6, vec![5])),
         floor: Some((7, vec![4])),
         with_data: Some((8, vec![5])),
+        checked: Vec::new(),
     }
 }
 
@@ -437,6 +505,21 @@ fn task_variants(
             &c.with_data,
             hand_written_data_task,
         ),
+        make(
+            "plain + client check (no client)",
+            &c.no_client,
+            checked_plain_task,
+        ),
+        make(
+            "floor + client check + sampling decision, unsampled parent",
+            &c.floor,
+            checked_floor_task,
+        ),
+        make(
+            "hand-written with the same data + client check + sampling decision, sampled",
+            &c.checked_with_data,
+            checked_hand_written_data_task,
+        ),
     ]
 }
 
@@ -450,12 +533,15 @@ fn task_scenario(title: &'static str, plan: Plan, c: Callers, variants: Vec<Vari
         variants,
         callers: vec![
             c.no_client.clone(),
-            c.no_client,
+            c.no_client.clone(),
             c.unsampled,
             c.sampled,
             c.hand_written,
-            c.floor,
+            c.floor.clone(),
             c.with_data,
+            c.no_client,
+            c.floor,
+            c.checked_with_data,
         ],
         expect: vec![
             Expect::Nothing,
@@ -465,12 +551,16 @@ fn task_scenario(title: &'static str, plan: Plan, c: Callers, variants: Vec<Vari
             cont,
             Expect::UnderParent,
             cont,
+            Expect::Nothing,
+            Expect::UnderParent,
+            cont,
         ],
         plan,
         plain: Some(0),
         hand_written: Some((4, vec![3])),
         floor: Some((5, vec![2])),
         with_data: Some((6, vec![3])),
+        checked: vec![(7, vec![1]), (8, vec![2]), (9, vec![3])],
     }
 }
 
@@ -533,6 +623,7 @@ fn captures(plan: Plan, smoke: bool) -> Scenario {
         hand_written: Some((3, vec![0, 1, 2])),
         floor: None,
         with_data: None,
+        checked: Vec::new(),
     }
 }
 
@@ -551,6 +642,7 @@ fn primitives(plan: Plan) -> Scenario {
         hand_written: Some((n - 1, vec![n - 2])),
         floor: None,
         with_data: None,
+        checked: Vec::new(),
     }
 }
 
@@ -710,6 +802,7 @@ struct Row {
     vs_hand_written: Option<Ratio>,
     vs_floor: Option<Ratio>,
     vs_with_data: Option<Ratio>,
+    vs_checked: Option<Ratio>,
     /// Heap allocations per op (all threads), from one counted batch after the timed rounds.
     allocs: f64,
 }
@@ -726,6 +819,10 @@ fn rows(scenario: &Scenario, measured: &[Measured], allocs: &[f64]) -> Vec<Row> 
         .map(|(i, m)| Row {
             vs_floor: against(&scenario.floor, i, m),
             vs_with_data: against(&scenario.with_data, i, m),
+            vs_checked: scenario
+                .checked
+                .iter()
+                .find_map(|(r, rows)| rows.contains(&i).then(|| m.ratio_to(&measured[*r]))),
             allocs: allocs[i],
             scenario: scenario.title,
             variant: m.name,
@@ -750,12 +847,12 @@ fn ratio(r: Option<Ratio>) -> String {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "| scenario | variant | median ns/op | p25-p75 ns/op | vs plain | (paired) | vs hand-written | (paired) | vs floor | (paired) | vs hand-written with data | (paired) | allocs/op |"
+        "| scenario | variant | median ns/op | p25-p75 ns/op | vs plain | (paired) | vs hand-written | (paired) | vs floor | (paired) | vs hand-written with data | (paired) | vs the same + sentry's checks | (paired) | allocs/op |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {} | {:.0} | {:.0}-{:.0} | {} | {} | {} | {} | {:.2} |",
+            "| {} | {} | {:.0} | {:.0}-{:.0} | {} | {} | {} | {} | {} | {:.2} |",
             row.scenario,
             row.variant,
             row.median,
@@ -765,6 +862,7 @@ fn print_table(rows: &[Row]) {
             ratio(row.vs_hand_written),
             ratio(row.vs_floor),
             ratio(row.vs_with_data),
+            ratio(row.vs_checked),
             row.allocs
         );
     }
@@ -796,6 +894,7 @@ fn print_targets(rows: &[Row]) {
     let vs_plain: fn(&Row) -> Option<Ratio> = |r| r.vs_plain;
     let vs_floor: fn(&Row) -> Option<Ratio> = |r| r.vs_floor;
     let vs_with_data: fn(&Row) -> Option<Ratio> = |r| r.vs_with_data;
+    let vs_checked: fn(&Row) -> Option<Ratio> = |r| r.vs_checked;
     for (short, scenario) in [
         ("multi-thread", "tokio task from"),
         ("current-thread", "tokio task on"),
@@ -816,6 +915,26 @@ fn print_targets(rows: &[Row]) {
             format!("tokio task ({short}) sampled vs hand-written with the same data"),
             find(scenario, "traced, sampled"),
             vs_with_data,
+            1.0,
+        );
+        check(
+            format!("tokio task ({short}) no client vs plain + sentry's client check"),
+            find(scenario, "traced, no client"),
+            vs_checked,
+            1.05,
+        );
+        check(
+            format!("tokio task ({short}) unsampled vs floor + sentry's client check and sampling decision"),
+            find(scenario, "traced, unsampled parent"),
+            vs_checked,
+            1.10,
+        );
+        check(
+            format!(
+                "tokio task ({short}) sampled vs hand-written with the same data + the same checks"
+            ),
+            find(scenario, "traced, sampled"),
+            vs_checked,
             1.0,
         );
     }
@@ -853,6 +972,30 @@ fn print_targets(rows: &[Row]) {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/// Runs the variants whose name contains `word`, one batch after another, for 10 s.
+fn profile(scenarios: &mut [Scenario], word: &str) {
+    let started = Instant::now();
+    let mut ops = 0;
+    while started.elapsed().as_secs() < 10 {
+        for scenario in scenarios.iter_mut() {
+            let batch = scenario.plan.batch;
+            for variant in scenario
+                .variants
+                .iter_mut()
+                .filter(|v| v.name.contains(word))
+            {
+                variant.batch(batch);
+                ops += batch;
+            }
+        }
+    }
+    assert!(ops > 0, "no variant's name contains {word:?}");
+    println!(
+        "profiled {ops} ops of variants named *{word}* in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
 
 fn main() {
     let smoke = std::env::args().any(|a| a == "--smoke")
@@ -926,6 +1069,13 @@ fn main() {
         .collect();
     if !filters.is_empty() {
         scenarios.retain(|s| filters.iter().any(|f| s.title.contains(f.as_str())));
+    }
+
+    if let Some(word) =
+        std::env::args().find_map(|a| a.strip_prefix("--profile=").map(str::to_owned))
+    {
+        profile(&mut scenarios, &word);
+        return;
     }
 
     let mut all_rows = Vec::new();
