@@ -627,7 +627,7 @@ impl Caller {
 #[cfg(feature = "tokio")]
 #[track_caller]
 pub(crate) fn require_runtime(caller: Caller) {
-    if tokio::runtime::Handle::try_current().is_err() {
+    if !in_runtime() {
         let call = caller.call();
         panic!(
             "`{call}` was called outside a tokio runtime, but it spawns a tokio task at the call. \
@@ -638,12 +638,20 @@ pub(crate) fn require_runtime(caller: Caller) {
     }
 }
 
+/// Whether the calling thread is in a tokio runtime's context. Inside a task (where work is
+/// almost always spawned from) a thread-local read says so; elsewhere, the runtime handle is
+/// looked up, which also counts references to it.
+#[cfg(feature = "tokio")]
+fn in_runtime() -> bool {
+    tokio::task::try_id().is_some() || tokio::runtime::Handle::try_current().is_ok()
+}
+
 /// Like [`require_runtime`], for a task on a `LocalSet`. Inside a runtime but outside a
 /// `LocalSet`, tokio's own panic says so, at the caller's line too.
 #[cfg(feature = "tokio")]
 #[track_caller]
 pub(crate) fn require_local_set(caller: Caller) {
-    if tokio::runtime::Handle::try_current().is_err() {
+    if !in_runtime() {
         let call = caller.call();
         panic!(
             "`{call}` was called outside a tokio runtime, but it spawns a task on the current \

@@ -18,10 +18,10 @@ use crate::{Builder, Continued};
 /// The caller's trace, captured on the calling thread, to be continued somewhere else.
 ///
 /// A `TraceContext` holds a snapshot of the caller's [`Hub`] (client and scope, including the
-/// active span) taken by [`TraceContext::capture`]. Capturing reads no scope and clones nothing but
-/// a few pointers: the snapshot is copy-on-write, so what the caller changes afterwards does not
-/// affect it. The trace id, parent span id and sampling decision are read from the snapshot when
-/// they are asked for (the snapshot never changes, so neither do they).
+/// active span) taken by [`TraceContext::capture`], and the point the continuation hangs from:
+/// the trace id, parent span id and sampling decision, read once from the caller's scope at
+/// capture. The snapshot is copy-on-write, so what the caller changes afterwards does not affect
+/// it, and neither the snapshot nor the parent ever change.
 ///
 /// When no Sentry client is bound at capture time the context is *empty*: continuing it runs the
 /// body as it is, with no hub and no transaction.
@@ -44,9 +44,12 @@ pub struct TraceContext {
     /// Snapshot of the caller's hub. `None` for a context rebuilt from headers until it is
     /// anchored to the hub of the thread that spawns it.
     pub(crate) hub: Option<Arc<Hub>>,
-    /// The parent of a context rebuilt from headers or serde (a remote parent); `None` for a
-    /// captured context, whose parent is read from the snapshot.
-    pub(crate) remote: Option<Parent>,
+    /// The point the continuation hangs from: for a captured context, the caller's active span
+    /// (else its propagation context), read at capture; for a context rebuilt from headers or
+    /// serde, the remote parent.
+    pub(crate) anchor: Option<Anchor>,
+    /// `true` for a context rebuilt from headers or serde: its parent is in another process.
+    pub(crate) remote: bool,
     /// What the trace carries across processes besides its ids (incoming baggage, `tracestate`):
     /// read from headers for a remote context; for a captured one, inherited from the
     /// continuation it was captured in. `None` when there is nothing of the kind.
@@ -54,7 +57,7 @@ pub struct TraceContext {
     pub(crate) captured_at: Option<Instant>,
 }
 
-/// The point in a trace a continuation hangs from.
+/// The point in a trace a continuation hangs from, by its ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Parent {
     pub(crate) trace_id: TraceId,
@@ -72,25 +75,64 @@ impl From<TraceIds> for Parent {
     }
 }
 
-impl Parent {
-    /// The parent a continuation of `scope` hangs from: its active span, or else its propagation
-    /// context (the trace its errors are reported in).
-    pub(crate) fn of_scope(scope: &Scope) -> Option<Parent> {
+/// What a continuation hangs from, as the capture found it.
+#[derive(Clone)]
+pub(crate) enum Anchor {
+    /// The caller's active span. The span itself is kept (one reference count): its ids are read
+    /// only when they are asked for, and a continuation starts from it the way sentry's
+    /// `continue_from_span` does.
+    Span {
+        span: TransactionOrSpan,
+        /// Whether the span's trace is sent, read at capture: a continuation under a span that
+        /// is not sent records nothing.
+        sent: bool,
+    },
+    /// A parent known by its ids: the caller's propagation context when it had no active span,
+    /// or a parent in another process.
+    Ids(Parent),
+}
+
+impl Anchor {
+    /// The anchor of a continuation of `scope`: its active span, or else its propagation context
+    /// (the trace its errors are reported in).
+    fn of_scope(scope: &Scope) -> Option<Anchor> {
         match scope.get_span() {
-            Some(span) => Some(Parent::of_span(span)),
+            Some(span) => {
+                // Whether finishing a span of this trace sends it: sampled, with tracing enabled.
+                // That is the question here (sentry deprecates the call as an answer to "was
+                // the trace sampled", which headers answer), and it takes no id or allocation.
+                #[allow(deprecated)]
+                let sent = span.is_sampled();
+                Some(Anchor::Span { span, sent })
+            }
             None => scope
                 .iter_trace_propagation_headers()
                 .find_map(|(_, value)| propagation::parse_sentry_trace(&value).ok())
-                .map(Parent::from),
+                .map(|ids| Anchor::Ids(Parent::from(ids))),
         }
     }
 
-    fn of_span(span: TransactionOrSpan) -> Parent {
-        let span_id = match &span {
+    /// Whether an in-process continuation of this anchor records anything. A span that is not
+    /// sent is unsampled, or its client has tracing disabled: either way the continuation, in the
+    /// same client, would send nothing.
+    pub(crate) fn records(&self) -> bool {
+        match self {
+            Anchor::Span { sent, .. } => *sent,
+            Anchor::Ids(parent) => parent.sampled != Some(false),
+        }
+    }
+
+    /// The anchor's ids.
+    pub(crate) fn parent(&self) -> Parent {
+        let span = match self {
+            Anchor::Span { span, .. } => span,
+            Anchor::Ids(parent) => return *parent,
+        };
+        let span_id = match span {
             TransactionOrSpan::Transaction(tx) => tx.get_trace_context().span_id,
             TransactionOrSpan::Span(span) => span.get_span_id(),
         };
-        let ctx = TransactionContext::continue_from_span("", "", Some(span));
+        let ctx = TransactionContext::continue_from_span("", "", Some(span.clone()));
         Parent {
             trace_id: ctx.trace_id(),
             span_id,
@@ -103,7 +145,10 @@ impl TraceContext {
     /// Captures the current hub and its active span on the calling thread.
     ///
     /// With no client bound (or a disabled one) this returns an empty context at the cost of one
-    /// thread-local read.
+    /// thread-local read. Otherwise it reads the caller's scope once (sentry's `configure_scope`,
+    /// as its own docs show for work handed to another thread) for the parent and its sampling
+    /// decision, and forks the hub. Under an unsampled parent nothing else is paid: no clock is
+    /// read, because nothing will be recorded.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -127,11 +172,17 @@ impl TraceContext {
     /// ```
     #[must_use]
     pub fn capture() -> TraceContext {
-        Hub::with_active(|hub| TraceContext {
-            hub: Some(Arc::new(Hub::new_from_top(hub))),
-            remote: None,
-            propagated: propagation::inherited_by(hub),
-            captured_at: Some(Instant::now()),
+        Hub::with_active(|hub| {
+            // Read before the fork shares the caller's scope: reading a shared scope copies it.
+            let anchor = hub.configure_scope(|scope| Anchor::of_scope(scope));
+            let recorded = anchor.as_ref().is_none_or(Anchor::records);
+            TraceContext {
+                hub: Some(Arc::new(Hub::new_from_top(hub))),
+                anchor,
+                remote: false,
+                propagated: propagation::inherited_by(hub),
+                captured_at: recorded.then(Instant::now),
+            }
         })
     }
 
@@ -139,7 +190,8 @@ impl TraceContext {
     pub(crate) fn from_remote(parent: Parent, propagated: Option<Arc<Propagated>>) -> TraceContext {
         TraceContext {
             hub: None,
-            remote: Some(parent),
+            anchor: Some(Anchor::Ids(parent)),
+            remote: true,
             propagated,
             captured_at: Some(Instant::now()),
         }
@@ -148,10 +200,16 @@ impl TraceContext {
     /// A context that will run on another thread: a remote context (which has no hub of its own)
     /// takes a snapshot of the hub current here, so the work reports to this thread's client.
     pub(crate) fn anchored(mut self) -> TraceContext {
-        if self.hub.is_none() && self.remote.is_some() {
+        if self.hub.is_none() && self.remote {
             self.hub = Some(Arc::new(Hub::new_from_top(Hub::current())));
         }
         self
+    }
+
+    /// `true` for a context captured under a parent whose trace is not sent (unsampled, or tracing
+    /// disabled): its continuation records nothing and only runs under a fork of the hub.
+    pub(crate) fn unrecorded(&self) -> bool {
+        !self.remote && self.anchor.as_ref().is_some_and(|anchor| !anchor.records())
     }
 
     /// `true` when there is nothing to continue: no client was bound at capture time.
@@ -160,17 +218,12 @@ impl TraceContext {
     /// assert!(traced_spawn::TraceContext::default().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.hub.is_none() && self.remote.is_none()
+        self.hub.is_none() && self.anchor.is_none()
     }
 
-    /// The parent: the remote one, or the one read from the snapshot (its active span, else its
-    /// propagation context). The snapshot never changes, so neither does the answer.
+    /// The parent: the remote one, or the caller's, read at capture.
     pub(crate) fn parent(&self) -> Option<Parent> {
-        self.remote.or_else(|| {
-            self.hub
-                .as_ref()?
-                .configure_scope(|scope| Parent::of_scope(scope))
-        })
+        self.anchor.as_ref().map(Anchor::parent)
     }
 
     /// The trace the continuation joins, or `None` for an empty context.
@@ -246,7 +299,7 @@ impl fmt::Debug for TraceContext {
             .field("trace_id", &parent.map(|p| p.trace_id))
             .field("parent_span_id", &parent.map(|p| p.span_id))
             .field("sampled", &parent.and_then(|p| p.sampled))
-            .field("remote", &self.remote.is_some())
+            .field("remote", &self.remote)
             .finish()
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use sentry::protocol::{SpanStatus, Value};
 use sentry::{Hub, TracesSamplingStrategy, Transaction, TransactionContext, TransactionOrSpan};
 
-use crate::context::{Parent, TraceContext};
+use crate::context::{Anchor, Parent, TraceContext};
 use crate::propagation::{self, Remote};
 use crate::verdict::Verdict;
 
@@ -131,24 +131,47 @@ impl Continuation {
         debug_assert!(!ctx.is_empty(), "an empty context has nothing to continue");
         let TraceContext {
             hub,
+            anchor,
             remote,
             propagated,
             captured_at,
         } = ctx;
         let hub = fork(hub);
-        let remote = propagation::enter(&hub, remote, propagated);
-        let parent_span = match (shape, &remote) {
-            (Shape::ChildSpan, None) => hub.configure_scope(|scope| scope.get_span()),
+        let remote_parent = match &anchor {
+            Some(Anchor::Ids(parent)) if remote => Some(*parent),
             _ => None,
         };
-        let recording = match parent_span {
-            Some(parent) => start_child_span(&hub, &parent, name, op),
-            None => start_transaction(&hub, remote, name, op).map(TransactionOrSpan::from),
+        let recording = match propagation::enter(&hub, remote_parent, propagated) {
+            Some(remote) => start_transaction(&hub, remote, name, op).map(TransactionOrSpan::from),
+            // In-process, an unsampled parent needs no transaction: the fork's scope still holds
+            // the parent span, so errors link to the caller's trace.
+            None => match anchor {
+                Some(anchor) if anchor.records() => {
+                    continue_in_process(&hub, anchor, name, op, shape)
+                }
+                _ => None,
+            },
         };
         if let Some(recording) = &recording {
             record(recording, captured_at);
         }
         Continuation { hub, recording }
+    }
+
+    /// The continuation of an [unrecorded](TraceContext::unrecorded) context: the fork only.
+    /// Made where the work is spawned; nothing is started, so nothing is left for the executor.
+    pub(crate) fn unrecorded(ctx: TraceContext) -> Continuation {
+        debug_assert!(
+            ctx.unrecorded(),
+            "a recorded context is started where it runs"
+        );
+        let hub = fork(ctx.hub);
+        // What the trace carries still goes downstream from inside the work.
+        propagation::enter(&hub, None, ctx.propagated);
+        Continuation {
+            hub,
+            recording: None,
+        }
     }
 
     /// The hub the body runs in.
@@ -160,7 +183,8 @@ impl Continuation {
     /// the status and sends the transaction. Called under the continuation's hub.
     ///
     /// A panic always sets its status; otherwise a status the body set itself on the transaction
-    /// is kept (for a failure, only a non-`ok` one).
+    /// is kept (for a failure, only a non-`ok` one). A recording starts as `ok`, so a success
+    /// takes no lock here.
     pub(crate) fn finish(mut self, ending: Ending) {
         let (status, forced) = match ending {
             Ending::Returned(verdict) => {
@@ -173,11 +197,13 @@ impl Continuation {
             Ending::Panicked => (SpanStatus::InternalError, true),
         };
         if let Some(tx) = self.recording.take() {
-            let status = match tx.get_status() {
-                Some(set) if !forced && (status == SpanStatus::Ok || set != SpanStatus::Ok) => set,
-                _ => status,
-            };
-            tx.set_status(status);
+            // The status is `ok` from the start (see `record`): a success keeps whatever the
+            // body left there.
+            let failed_unmarked =
+                || status != SpanStatus::Ok && tx.get_status() == Some(SpanStatus::Ok);
+            if forced || failed_unmarked() {
+                tx.set_status(status);
+            }
             tx.finish();
         }
     }
@@ -195,68 +221,50 @@ fn fork(snapshot: Option<Arc<Hub>>) -> Arc<Hub> {
     }
 }
 
-/// Starts the continuation transaction in `hub` and binds it as the active span, unless there is
-/// nothing to record: no client, tracing disabled, or an in-process parent that was not sampled (the
-/// forked scope still carries the parent span, so errors keep linking to the caller's trace).
-fn start_transaction(
+/// Starts the continuation of an in-process `anchor` that was not dropped by sampling, and binds
+/// it as the fork's active span: a child span of the caller's active span for
+/// [`Shape::ChildSpan`] when there is one, else a transaction (none when the client has tracing
+/// disabled).
+fn continue_in_process(
     hub: &Arc<Hub>,
-    remote: Option<Remote>,
+    anchor: Anchor,
     name: &str,
     op: &str,
-) -> Option<Transaction> {
-    let client = hub.client()?;
-    let tracing = !matches!(
-        client.options().traces_sampling_strategy,
-        TracesSamplingStrategy::Disabled
-    );
-    if !tracing && remote.is_none() {
-        return None;
+    shape: Shape,
+) -> Option<TransactionOrSpan> {
+    if let (Anchor::Span { span, .. }, Shape::ChildSpan) = (&anchor, shape) {
+        let child = TransactionOrSpan::from(span.start_child(op, name));
+        hub.configure_scope(|scope| scope.set_span(Some(child.clone())));
+        return Some(child);
     }
-    hub.configure_scope(|scope| {
-        let tx_ctx = match &remote {
-            Some(remote) => {
-                propagation::remote_transaction_context(hub, remote, name, op, client.options())
+    let tx_ctx = match anchor {
+        // A span that is sent was started with tracing enabled: no need to ask the client.
+        Anchor::Span { span, .. } => TransactionContext::continue_from_span(name, op, Some(span)),
+        Anchor::Ids(parent) => {
+            let client = hub.client()?;
+            if matches!(
+                client.options().traces_sampling_strategy,
+                TracesSamplingStrategy::Disabled
+            ) {
+                return None;
             }
-            None => match scope.get_span() {
-                Some(span) => {
-                    // The parent's decision first, with empty labels (which do not allocate):
-                    // an unsampled parent needs neither a transaction nor its name and op.
-                    let ids = TransactionContext::continue_from_span("", "", Some(span.clone()));
-                    if ids.sampled() == Some(false) {
-                        return None;
-                    }
-                    TransactionContext::continue_from_span(name, op, Some(span))
-                }
-                None => continuation_of(name, op, Parent::of_scope(scope)?),
-            },
-        };
-        // In-process, an unsampled parent needs no transaction: the forked scope still holds
-        // the parent span, so errors link. A remote parent has no span here: its (unsampled)
-        // transaction is what links them.
-        if remote.is_none() && tx_ctx.sampled() == Some(false) {
-            return None;
+            continuation_of(name, op, parent)
         }
-        let tx = hub.start_transaction(tx_ctx);
-        scope.set_span(Some(tx.clone().into()));
-        Some(tx)
-    })
+    };
+    let tx = hub.start_transaction(tx_ctx);
+    hub.configure_scope(|scope| scope.set_span(Some(tx.clone().into())));
+    Some(tx.into())
 }
 
-/// Starts a child span of `parent`, the caller's active span, and binds it as the active span of
-/// the fork. An unsampled parent records nothing: the fork still holds it, so errors link.
-fn start_child_span(
-    hub: &Hub,
-    parent: &TransactionOrSpan,
-    name: &str,
-    op: &str,
-) -> Option<TransactionOrSpan> {
-    let sampled = TransactionContext::continue_from_span("", "", Some(parent.clone())).sampled();
-    if sampled == Some(false) {
-        return None;
-    }
-    let span = TransactionOrSpan::from(parent.start_child(op, name));
-    hub.configure_scope(|scope| scope.set_span(Some(span.clone())));
-    Some(span)
+/// Starts the continuation transaction of a remote parent in `hub` and binds it as the active
+/// span. Even an unsampled one is started: the parent has no span here, and its transaction is
+/// what links errors to the trace.
+fn start_transaction(hub: &Arc<Hub>, remote: Remote, name: &str, op: &str) -> Option<Transaction> {
+    let client = hub.client()?;
+    let tx_ctx = propagation::remote_transaction_context(hub, &remote, name, op, client.options());
+    let tx = hub.start_transaction(tx_ctx);
+    hub.configure_scope(|scope| scope.set_span(Some(tx.clone().into())));
+    Some(tx)
 }
 
 /// A transaction context continuing the in-process `parent`, built directly (not through headers,
@@ -282,8 +290,9 @@ thread_local! {
     };
 }
 
-/// Records where and after how long the body started, under one lock of the transaction or span.
+/// Records where and after how long the body started, and the status `ok` it has unless it fails.
 fn record(recording: &TransactionOrSpan, captured_at: Option<Instant>) {
+    recording.set_status(SpanStatus::Ok);
     match recording {
         TransactionOrSpan::Transaction(tx) => {
             tx.set_origin(ORIGIN);

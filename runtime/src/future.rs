@@ -11,7 +11,7 @@ use std::sync::Arc;
 use pin_project_lite::pin_project;
 use sentry::{Hub, HubSwitchGuard};
 
-use crate::pending::{Pending, Running};
+use crate::pending::{Pending, Running, Waiting};
 use crate::verdict::{AlwaysOk, Classifier};
 
 pin_project! {
@@ -56,7 +56,7 @@ pin_project! {
 enum State<C> {
     /// Nothing to continue: polled as it is.
     Plain,
-    Pending(Pending<C>),
+    Pending(Waiting<C>),
     Running(Running<C>),
     Done,
 }
@@ -66,12 +66,20 @@ impl<F, C> Continued<F, C> {
     pub(crate) fn new(pending: Option<Pending<C>>, future: F) -> Self {
         Continued {
             future: ManuallyDrop::new(future),
-            state: pending.map_or(State::Plain, State::Pending),
+            state: State::new(pending),
         }
     }
 }
 
 impl<C> State<C> {
+    fn new(pending: Option<Pending<C>>) -> Self {
+        match pending {
+            None => State::Plain,
+            Some(Pending::Ready(running)) => State::Running(running),
+            Some(Pending::Waiting(waiting)) => State::Pending(waiting),
+        }
+    }
+
     /// The drop of a wrapper: the inner future or stream first, under the continuation's hub,
     /// so what it closes on drop is recorded inside; then the continuation (a running one
     /// finishes as `cancelled`, a pending one is recorded as cancelled).
@@ -186,7 +194,7 @@ impl<S> ContinuedStream<S> {
     pub(crate) fn new(pending: Option<Pending<AlwaysOk>>, stream: S) -> Self {
         ContinuedStream {
             stream: ManuallyDrop::new(stream),
-            state: pending.map_or(State::Plain, State::Pending),
+            state: State::new(pending),
         }
     }
 }

@@ -20,10 +20,21 @@ use crate::verdict::Classifier;
 /// A transaction name or op.
 pub(crate) type Label = std::borrow::Cow<'static, str>;
 
-/// A continuation waiting for its executor.
-pub(crate) struct Pending<C> {
+/// A continuation handed to an executor.
+pub(crate) enum Pending<C> {
+    /// Nothing will be recorded (the caller's trace is not sent): the fork was made at the
+    /// spawning call, and there is nothing left to start. This keeps the work's state as small as
+    /// a hand-bound future's.
+    Ready(Running<C>),
+    /// Started on the thread that runs the work.
+    Waiting(Waiting<C>),
+}
+
+/// A continuation to start on the thread that runs the work. Its parts are boxed, so that work
+/// waiting in an executor's queue stays small; dropped unrun, it is recorded as `cancelled`.
+pub(crate) struct Waiting<C> {
     /// `None` once started.
-    parts: Option<Parts<C>>,
+    parts: Option<Box<Parts<C>>>,
 }
 
 struct Parts<C> {
@@ -47,29 +58,29 @@ impl<C> Pending<C> {
         if ctx.is_empty() {
             return None;
         }
-        Some(Pending {
-            parts: Some(Parts {
+        if ctx.unrecorded() {
+            return Some(Pending::Ready(Running {
+                continuation: Continuation::unrecorded(ctx),
+                classifier,
+            }));
+        }
+        Some(Pending::Waiting(Waiting {
+            parts: Some(Box::new(Parts {
                 ctx,
                 name,
                 op,
                 shape,
                 classifier,
-            }),
-        })
+            })),
+        }))
     }
 
     /// Starts the continuation on the current thread.
-    pub(crate) fn start(mut self) -> Running<C> {
-        let Some(parts) = self.parts.take() else {
-            unreachable!("a Pending is started once: `start` takes it by value")
-        };
-        Running::start(
-            parts.ctx,
-            &parts.name,
-            &parts.op,
-            parts.shape,
-            parts.classifier,
-        )
+    pub(crate) fn start(self) -> Running<C> {
+        match self {
+            Pending::Ready(running) => running,
+            Pending::Waiting(waiting) => waiting.start(),
+        }
     }
 
     /// Starts the continuation and runs `body` in it on the current thread.
@@ -81,7 +92,24 @@ impl<C> Pending<C> {
     }
 }
 
-impl<C> Drop for Pending<C> {
+impl<C> Waiting<C> {
+    /// Starts the continuation on the current thread.
+    pub(crate) fn start(mut self) -> Running<C> {
+        let Some(parts) = self.parts.take() else {
+            unreachable!("a Waiting is started once: `start` takes it by value")
+        };
+        let Parts {
+            ctx,
+            name,
+            op,
+            shape,
+            classifier,
+        } = *parts;
+        Running::start(ctx, &name, &op, shape, classifier)
+    }
+}
+
+impl<C> Drop for Waiting<C> {
     fn drop(&mut self) {
         let Some(parts) = self.parts.take() else {
             return;

@@ -8,6 +8,8 @@ pub use ::tokio;
 use std::borrow::Cow;
 use std::future::Future;
 use std::marker::PhantomData;
+#[cfg(debug_assertions)]
+use std::pin::Pin;
 
 #[cfg(feature = "tokio")]
 use crate::builder::{require_local_set, require_runtime, Caller};
@@ -77,6 +79,23 @@ pub fn fn_path(type_name: &'static str) -> Cow<'static, str> {
     Cow::Owned(out)
 }
 
+// Build cost. In builds with debug assertions (cargo's `dev` profile) the glue below boxes the
+// body and its verdict before handing them on: the executor's spawn path, the continuation and
+// the wrapper are then instantiated once per return type, not once per annotated fn, which is what
+// a debug build of a crate with many annotated fns spends its time on. Boxing a `Send` body
+// changes nothing it does. Release builds hand the body on as it is: no allocation, no indirect
+// call.
+
+/// A job's body and verdict, boxed in debug builds.
+#[cfg(debug_assertions)]
+type Job<R> = Box<dyn FnOnce() -> R + Send>;
+/// A verdict, boxed in debug builds (a verdict closure captures nothing: no allocation).
+#[cfg(debug_assertions)]
+type BoxedVerdict<R> = Box<dyn FnOnce(&R) -> Verdict + Send>;
+/// A task's future, boxed in debug builds.
+#[cfg(debug_assertions)]
+type Task<R> = Pin<Box<dyn Future<Output = R> + Send>>;
+
 /// A parameter moved into a spawned body must be `Send + 'static`; the call is spanned at the
 /// parameter so the error points there.
 pub fn assert_arg<T: Send + 'static>(_: &T) {}
@@ -86,6 +105,18 @@ pub fn assert_local_arg<T: 'static>(_: &T) {}
 
 /// `#[traced_spawn]` on a sync fn: a std thread.
 pub fn thread<F, R, C>(spec: Spec, body: F, verdict: C) -> std::thread::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+    C: FnOnce(&R) -> Verdict + Send + 'static,
+{
+    #[cfg(debug_assertions)]
+    return spawn_thread::<Job<R>, R, BoxedVerdict<R>>(spec, Box::new(body), Box::new(verdict));
+    #[cfg(not(debug_assertions))]
+    spawn_thread(spec, body, verdict)
+}
+
+fn spawn_thread<F, R, C>(spec: Spec, body: F, verdict: C) -> std::thread::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
@@ -107,6 +138,11 @@ where
     C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
 {
     require_runtime(Caller::Function(spec.fn_name));
+    #[cfg(debug_assertions)]
+    return spec
+        .builder::<BoxedVerdict<Fut::Output>>(Box::new(verdict))
+        .tokio_task::<Task<Fut::Output>>(Box::pin(fut));
+    #[cfg(not(debug_assertions))]
     spec.builder(verdict).tokio_task(fut)
 }
 
@@ -129,6 +165,11 @@ where
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
     require_runtime(Caller::Function(spec.fn_name));
+    #[cfg(debug_assertions)]
+    return spec
+        .builder::<BoxedVerdict<R>>(Box::new(verdict))
+        .tokio_blocking::<Job<R>, R>(Box::new(body));
+    #[cfg(not(debug_assertions))]
     spec.builder(verdict).tokio_blocking(body)
 }
 
@@ -142,6 +183,11 @@ where
     C: FnOnce(&Fut::Output) -> Verdict + 'static,
 {
     require_local_set(Caller::Function(spec.fn_name));
+    #[cfg(debug_assertions)]
+    return spec
+        .builder::<Box<dyn FnOnce(&Fut::Output) -> Verdict>>(Box::new(verdict))
+        .tokio_local::<Pin<Box<dyn Future<Output = Fut::Output>>>>(Box::pin(fut));
+    #[cfg(not(debug_assertions))]
     spec.builder(verdict).tokio_local(fut)
 }
 
@@ -153,6 +199,11 @@ where
     R: Send + 'static,
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
+    #[cfg(debug_assertions)]
+    return spec
+        .builder::<BoxedVerdict<R>>(Box::new(verdict))
+        .spawn_rayon::<Job<R>, R>(Box::new(body));
+    #[cfg(not(debug_assertions))]
     spec.builder(verdict).spawn_rayon(body)
 }
 
@@ -164,6 +215,11 @@ where
     R: Send + 'static,
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
+    #[cfg(debug_assertions)]
+    return spec
+        .builder::<BoxedVerdict<R>>(Box::new(verdict))
+        .spawn_with::<S, Job<R>, R>(Box::new(body));
+    #[cfg(not(debug_assertions))]
     spec.builder(verdict).spawn_with::<S, F, R>(body)
 }
 
@@ -180,6 +236,11 @@ where
     Fut::Output: Send + 'static,
     C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
 {
+    #[cfg(debug_assertions)]
+    return spec
+        .builder::<BoxedVerdict<Fut::Output>>(Box::new(verdict))
+        .spawn_future_with::<S, Task<Fut::Output>>(Box::pin(fut));
+    #[cfg(not(debug_assertions))]
     spec.builder(verdict).spawn_future_with::<S, Fut>(fut)
 }
 

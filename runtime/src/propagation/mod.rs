@@ -210,7 +210,7 @@ impl TraceContext {
         // continuation), else that of a running continuation of the same trace.
         let propagated = match &self.propagated {
             Some(propagated) if propagated.trace_id == parent.trace_id => Some(propagated.clone()),
-            _ if self.remote.is_none() => inherit::of_trace(parent.trace_id),
+            _ if !self.remote => inherit::of_trace(parent.trace_id),
             _ => None,
         };
         let mut baggage = baggage::Writer::default();
@@ -221,7 +221,7 @@ impl TraceContext {
                 }
             }
             // A remote context is passed through: its DSC is written by whoever continues it.
-            _ if self.remote.is_some() => {}
+            _ if self.remote => {}
             head => {
                 let transaction = match head {
                     Some(Dsc::Head { transaction }) => transaction.as_deref(),
