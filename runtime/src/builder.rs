@@ -184,7 +184,7 @@ impl Builder {
     /// ```
     #[cfg(feature = "stream")]
     pub fn bind_stream<S: futures_core::Stream>(self, stream: S) -> crate::ContinuedStream<S> {
-        crate::ContinuedStream::new(self.pending(OP_TASK), stream)
+        crate::ContinuedStream::new(self.pending(OP_TASK).0, stream)
     }
 }
 
@@ -300,13 +300,16 @@ impl<C> Builder<C> {
 
     /// The continuation this builder describes, with the executor's default op; `None` when there
     /// is nothing to continue (no client bound where the context was captured).
-    fn pending(self, default_op: &'static str) -> Option<Pending<C>> {
+    fn pending(self, default_op: &'static str) -> (Option<Pending>, C) {
         let ctx = match self.context {
             Some(ctx) => ctx.anchored(),
             None => TraceContext::capture(),
         };
         let op = self.op.unwrap_or(Cow::Borrowed(default_op));
-        Pending::new(ctx, self.name, op, self.shape, self.classifier)
+        (
+            Pending::new(ctx, self.name, op, self.shape),
+            self.classifier,
+        )
     }
 
     /// Runs `body` on the current thread as a continuation (in a pool worker or a channel
@@ -320,10 +323,8 @@ impl<C> Builder<C> {
     where
         C: Classifier<R>,
     {
-        match self.pending(OP_THREAD) {
-            Some(pending) => pending.run(body),
-            None => body(),
-        }
+        let (pending, classifier) = self.pending(OP_THREAD);
+        Pending::run_or_plain(pending, classifier, body)
     }
 
     /// Wraps `future` in a continuation that starts at its first poll. Default op: `task`.
@@ -337,7 +338,8 @@ impl<C> Builder<C> {
     where
         C: Classifier<F::Output>,
     {
-        Continued::new(self.pending(OP_TASK), future)
+        let (pending, classifier) = self.pending(OP_TASK);
+        Continued::new(pending, classifier, future)
     }
 
     /// Spawns `body` on a new std thread as a continuation of the caller's trace. Default op:
@@ -361,11 +363,10 @@ impl<C> Builder<C> {
         if let Some(thread_name) = &self.thread_name {
             thread = thread.name(thread_name.clone().into_owned());
         }
-        let spawned = match self.pending(OP_THREAD) {
-            Some(pending) => thread.spawn(move || pending.run(body)),
-            None => thread.spawn(body),
-        };
-        spawned.expect("failed to spawn thread")
+        let (pending, classifier) = self.pending(OP_THREAD);
+        thread
+            .spawn(move || Pending::run_or_plain(pending, classifier, body))
+            .expect("failed to spawn thread")
     }
 
     /// Spawns `future` with `tokio::spawn` as a continuation of the caller's trace. Default op:
@@ -403,9 +404,12 @@ impl<C> Builder<C> {
         F::Output: Send + 'static,
         C: Classifier<F::Output> + Send + 'static,
     {
+        // With nothing to continue, the future is spawned as it is: the smallest task (a wrapper
+        // would move a small future into the next size of tokio's task cells), which is what
+        // keeps a spawn without a client as cheap as a plain one.
         match self.pending(OP_TASK) {
-            Some(pending) => tokio::spawn(Continued::new(Some(pending), future)),
-            None => tokio::spawn(future),
+            (None, _) => tokio::spawn(future),
+            (pending, classifier) => tokio::spawn(Continued::new(pending, classifier, future)),
         }
     }
 
@@ -445,10 +449,8 @@ impl<C> Builder<C> {
         R: Send + 'static,
         C: Classifier<R> + Send + 'static,
     {
-        match self.pending(OP_BLOCKING) {
-            Some(pending) => tokio::task::spawn_blocking(move || pending.run(body)),
-            None => tokio::task::spawn_blocking(body),
-        }
+        let (pending, classifier) = self.pending(OP_BLOCKING);
+        tokio::task::spawn_blocking(move || Pending::run_or_plain(pending, classifier, body))
     }
 
     /// Spawns `future` on the current `LocalSet` (`tokio::task::spawn_local`) as a continuation:
@@ -491,13 +493,10 @@ impl<C> Builder<C> {
         F::Output: 'static,
         C: Classifier<F::Output> + 'static,
     {
-        match self.pending(OP_LOCAL) {
-            Some(pending) => {
-                let _hand_over = HandOver::begin();
-                tokio::task::spawn_local(Continued::new(Some(pending), future))
-            }
-            None => tokio::task::spawn_local(future),
-        }
+        let (pending, classifier) = self.pending(OP_LOCAL);
+        let continued = Continued::new(pending, classifier, future);
+        let _hand_over = HandOver::begin();
+        tokio::task::spawn_local(continued)
     }
 
     /// Spawns `body` on rayon's global pool (`rayon::spawn`) as a continuation. Default op:
@@ -515,13 +514,10 @@ impl<C> Builder<C> {
         R: Send + 'static,
         C: Classifier<R> + Send + 'static,
     {
-        let pending = self.pending(OP_RAYON);
+        let (pending, classifier) = self.pending(OP_RAYON);
         let (completion, handle) = crate::rayon_handle::pair();
         rayon::spawn(move || {
-            let run = || match pending {
-                Some(pending) => pending.run(body),
-                None => body(),
-            };
+            let run = || Pending::run_or_plain(pending, classifier, body);
             // rayon aborts the process on a panic that escapes a job: hand it to the handle.
             let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
             completion.complete(output);
@@ -552,13 +548,9 @@ impl<C> Builder<C> {
         R: Send + 'static,
         C: Classifier<R> + Send + 'static,
     {
-        match self.pending(OP_TASK) {
-            Some(pending) => {
-                let _hand_over = HandOver::begin();
-                S::spawn(move || pending.run(body))
-            }
-            None => S::spawn(body),
-        }
+        let (pending, classifier) = self.pending(OP_TASK);
+        let _hand_over = HandOver::begin();
+        S::spawn(move || Pending::run_or_plain(pending, classifier, body))
     }
 
     /// Spawns `future` on the custom executor `S` as a continuation. Default op: `task`.
@@ -591,13 +583,10 @@ impl<C> Builder<C> {
         F::Output: Send + 'static,
         C: Classifier<F::Output> + Send + 'static,
     {
-        match self.pending(OP_TASK) {
-            Some(pending) => {
-                let _hand_over = HandOver::begin();
-                S::spawn_future(Continued::new(Some(pending), future))
-            }
-            None => S::spawn_future(future),
-        }
+        let (pending, classifier) = self.pending(OP_TASK);
+        let continued = Continued::new(pending, classifier, future);
+        let _hand_over = HandOver::begin();
+        S::spawn_future(continued)
     }
 }
 

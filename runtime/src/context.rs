@@ -9,8 +9,9 @@ use std::time::Instant;
 use sentry::protocol::{SpanId, TraceId};
 use sentry::{Hub, Scope, TransactionContext, TransactionOrSpan};
 
+use crate::continuation::Continuation;
 use crate::continuation::Shape;
-use crate::pending::Running;
+use crate::pending;
 use crate::propagation::{self, Propagated, TraceIds};
 use crate::verdict::AlwaysOk;
 use crate::{Builder, Continued};
@@ -269,7 +270,8 @@ impl TraceContext {
         if ctx.is_empty() {
             return body();
         }
-        Running::start(ctx, name, op, Shape::Transaction, AlwaysOk).run_on_hub(body)
+        let continuation = Continuation::start(ctx, name, op, Shape::Transaction);
+        pending::run_on_hub(continuation, AlwaysOk, body)
     }
 
     /// Wraps `future` in a continuation of this context, named `name` with op `op`.

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use pin_project_lite::pin_project;
 use sentry::{Hub, HubSwitchGuard};
 
-use crate::pending::{Pending, Running, Waiting};
-use crate::verdict::{AlwaysOk, Classifier};
+use crate::continuation::{Continuation, Ending};
+use crate::pending::{Pending, Waiting};
+use crate::verdict::{AlwaysOk, Classifier, Verdict};
 
 pin_project! {
     /// A future that runs as a continuation of a [`TraceContext`](crate::TraceContext).
@@ -42,57 +43,70 @@ pin_project! {
     pub struct Continued<F, C = AlwaysOk> {
         #[pin]
         future: ManuallyDrop<F>,
-        state: State<C>,
+        state: State,
+        classifier: Option<C>,
     }
 
     impl<F, C> PinnedDrop for Continued<F, C> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            this.state.drop_inner_first(this.future);
+            drop_inner_first(this.state, this.future);
         }
     }
 }
 
-enum State<C> {
+/// Where a wrapper's continuation is. Not generic: compiled once, not once per wrapped future.
+enum State {
     /// Nothing to continue: polled as it is.
     Plain,
-    Pending(Waiting<C>),
-    Running(Running<C>),
+    Pending(Waiting),
+    Running(Continuation),
     Done,
 }
 
 impl<F, C> Continued<F, C> {
     /// `future` as the continuation `pending`, or as it is when there is none.
-    pub(crate) fn new(pending: Option<Pending<C>>, future: F) -> Self {
+    pub(crate) fn new(pending: Option<Pending>, classifier: C, future: F) -> Self {
         Continued {
             future: ManuallyDrop::new(future),
             state: State::new(pending),
+            classifier: Some(classifier),
         }
     }
 }
 
-impl<C> State<C> {
-    fn new(pending: Option<Pending<C>>) -> Self {
+/// The drop of a wrapper: the inner future or stream first, under the continuation's hub, so
+/// what it closes on drop is recorded inside; then the continuation (a running one finishes as
+/// `cancelled`, a pending one is recorded as cancelled), still under that hub.
+fn drop_inner_first<T>(state: &mut State, inner: Pin<&mut ManuallyDrop<T>>) {
+    let (state, hub) = match state {
+        State::Plain => (State::Plain, None),
+        state => state.begin_drop(),
+    };
+    // SAFETY: the wrapper is being dropped: the pinned inner value is dropped in place, exactly
+    // once (here), and never touched again, which is the drop `Pin` promises it.
+    unsafe { ManuallyDrop::drop(inner.get_unchecked_mut()) };
+    drop(state);
+    drop(hub);
+}
+
+impl State {
+    fn new(pending: Option<Pending>) -> Self {
         match pending {
             None => State::Plain,
-            Some(Pending::Ready(running)) => State::Running(running),
+            Some(Pending::Ready(continuation)) => State::Running(continuation),
             Some(Pending::Waiting(waiting)) => State::Pending(waiting),
         }
     }
 
-    /// The drop of a wrapper: the inner future or stream first, under the continuation's hub,
-    /// so what it closes on drop is recorded inside; then the continuation (a running one
-    /// finishes as `cancelled`, a pending one is recorded as cancelled).
-    fn drop_inner_first<T>(&mut self, inner: Pin<&mut ManuallyDrop<T>>) {
+    /// The state, taken out for a wrapper's drop, and the running continuation's hub switched to.
+    fn begin_drop(&mut self) -> (State, Option<HubSwitchGuard>) {
         let state = mem::replace(self, State::Done);
-        let _hub = match &state {
-            State::Running(running) => Some(HubSwitchGuard::new(running.hub().clone())),
+        let hub = match &state {
+            State::Running(continuation) => Some(HubSwitchGuard::new(continuation.hub().clone())),
             _ => None,
         };
-        // SAFETY: the wrapper is being dropped: the pinned inner value is dropped in place,
-        // exactly once (here), and never touched again, which is the drop `Pin` promises it.
-        unsafe { ManuallyDrop::drop(inner.get_unchecked_mut()) };
-        drop(state);
+        (state, hub)
     }
 
     /// Starts a pending continuation at the first poll; the hub to poll under, or `None` for
@@ -105,31 +119,27 @@ impl<C> State<C> {
         }
         match self {
             State::Plain => None,
-            State::Running(running) => Some(running.hub().clone()),
+            State::Running(continuation) => Some(continuation.hub().clone()),
             State::Pending(_) | State::Done => panic!("`{what}` polled after completion"),
         }
     }
 
     /// The running continuation, which ends now.
-    fn take_running(&mut self) -> Running<C> {
-        let State::Running(running) = mem::replace(self, State::Done) else {
+    fn take_running(&mut self) -> Continuation {
+        let State::Running(continuation) = mem::replace(self, State::Done) else {
             unreachable!("only a running continuation ends")
         };
-        running
+        continuation
     }
 
-    /// Ends the running continuation with the output.
-    fn end<T>(&mut self, output: T) -> T
-    where
-        C: Classifier<T>,
-    {
-        self.take_running().finish(&output);
-        output
+    /// Ends the running continuation with `verdict`.
+    fn end(&mut self, verdict: Verdict) {
+        self.take_running().finish(Ending::Returned(verdict));
     }
 
     /// Ends the running continuation after a panic, and resumes the panic.
     fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>) -> ! {
-        self.take_running().panicked();
+        self.take_running().finish(Ending::Panicked);
         panic::resume_unwind(payload)
     }
 }
@@ -142,13 +152,24 @@ impl<F: Future, C: Classifier<F::Output>> Future for Continued<F, C> {
         // SAFETY: a pinned projection through `ManuallyDrop`, which is `repr(transparent)` and
         // never moves its content.
         let future = unsafe { this.future.map_unchecked_mut(|future| &mut **future) };
+        // Plain work is polled as it is, without a call into the state machine.
+        if let State::Plain = this.state {
+            return future.poll(cx);
+        }
         let Some(hub) = this.state.enter("Continued") else {
             return future.poll(cx);
         };
         let _hub = HubSwitchGuard::new(hub);
         match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(this.state.end(output)),
+            Ok(Poll::Ready(output)) => {
+                let verdict = this
+                    .classifier
+                    .take()
+                    .map_or(Verdict::Ok, |classifier| classifier.classify(&output));
+                this.state.end(verdict);
+                Poll::Ready(output)
+            }
             Err(payload) => this.state.panicked(payload),
         }
     }
@@ -178,20 +199,20 @@ pin_project! {
     pub struct ContinuedStream<S> {
         #[pin]
         stream: ManuallyDrop<S>,
-        state: State<AlwaysOk>,
+        state: State,
     }
 
     impl<S> PinnedDrop for ContinuedStream<S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            this.state.drop_inner_first(this.stream);
+            drop_inner_first(this.state, this.stream);
         }
     }
 }
 
 #[cfg(feature = "stream")]
 impl<S> ContinuedStream<S> {
-    pub(crate) fn new(pending: Option<Pending<AlwaysOk>>, stream: S) -> Self {
+    pub(crate) fn new(pending: Option<Pending>, stream: S) -> Self {
         ContinuedStream {
             stream: ManuallyDrop::new(stream),
             state: State::new(pending),
@@ -216,7 +237,7 @@ impl<S: futures_core::Stream> futures_core::Stream for ContinuedStream<S> {
         let _hub = HubSwitchGuard::new(hub);
         match panic::catch_unwind(AssertUnwindSafe(|| stream.poll_next(cx))) {
             Ok(Poll::Ready(None)) => {
-                this.state.end(());
+                this.state.end(Verdict::Ok);
                 Poll::Ready(None)
             }
             Ok(polled) => polled,

@@ -1,15 +1,18 @@
 //! Traced work that an executor has not started yet, and the same work once it runs.
 //!
 //! Jobs (a closure for a thread, a pool, `spawn_blocking`) and futures ([`Continued`]) share this
-//! one type: [`Pending::start`] turns it into a [`Running`] continuation on the thread that runs
+//! one type: [`Pending::start`] turns it into a started [`Continuation`] on the thread that runs
 //! it; a `Pending` dropped unrun (an executor that shut down, a task aborted before its first
 //! poll) is still recorded, as `cancelled`.
+//!
+//! Nothing here depends on the body's type or on its classifier: this code is compiled once, in
+//! this crate, not once per traced fn. What is generic ([`run_on_hub`], [`Pending::run_or_plain`])
+//! is the few lines that call the body and classify its output.
 //!
 //! [`Continued`]: crate::Continued
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
 
 use sentry::Hub;
 
@@ -21,48 +24,38 @@ use crate::verdict::Classifier;
 pub(crate) type Label = std::borrow::Cow<'static, str>;
 
 /// A continuation handed to an executor.
-pub(crate) enum Pending<C> {
+pub(crate) enum Pending {
     /// Nothing will be recorded (the caller's trace is not sent): the fork was made at the
     /// spawning call, and there is nothing left to start. This keeps the work's state as small as
     /// a hand-bound future's.
-    Ready(Running<C>),
+    Ready(Continuation),
     /// Started on the thread that runs the work.
-    Waiting(Waiting<C>),
+    Waiting(Waiting),
 }
 
 /// A continuation to start on the thread that runs the work. Its parts are boxed, so that work
 /// waiting in an executor's queue stays small; dropped unrun, it is recorded as `cancelled`.
-pub(crate) struct Waiting<C> {
+pub(crate) struct Waiting {
     /// `None` once started.
-    parts: Option<Box<Parts<C>>>,
+    parts: Option<Box<Parts>>,
 }
 
-struct Parts<C> {
+struct Parts {
     ctx: TraceContext,
     name: Label,
     op: Label,
     shape: Shape,
-    classifier: C,
 }
 
-impl<C> Pending<C> {
+impl Pending {
     /// Work that continues `ctx`, or `None` when there is nothing to continue (no client was bound
     /// where the context was captured): the work then runs as it is.
-    pub(crate) fn new(
-        ctx: TraceContext,
-        name: Label,
-        op: Label,
-        shape: Shape,
-        classifier: C,
-    ) -> Option<Self> {
+    pub(crate) fn new(ctx: TraceContext, name: Label, op: Label, shape: Shape) -> Option<Self> {
         if ctx.is_empty() {
             return None;
         }
         if ctx.unrecorded() {
-            return Some(Pending::Ready(Running {
-                continuation: Continuation::unrecorded(ctx),
-                classifier,
-            }));
+            return Some(Pending::Ready(Continuation::unrecorded(ctx)));
         }
         Some(Pending::Waiting(Waiting {
             parts: Some(Box::new(Parts {
@@ -70,31 +63,36 @@ impl<C> Pending<C> {
                 name,
                 op,
                 shape,
-                classifier,
             })),
         }))
     }
 
     /// Starts the continuation on the current thread.
-    pub(crate) fn start(self) -> Running<C> {
+    pub(crate) fn start(self) -> Continuation {
         match self {
-            Pending::Ready(running) => running,
+            Pending::Ready(continuation) => continuation,
             Pending::Waiting(waiting) => waiting.start(),
         }
     }
 
-    /// Starts the continuation and runs `body` in it on the current thread.
-    pub(crate) fn run<R>(self, body: impl FnOnce() -> R) -> R
-    where
-        C: Classifier<R>,
-    {
-        self.start().run_on_hub(body)
+    /// Runs `body` as the continuation `pending`, or as it is when there is none, and classifies
+    /// its output with `classifier`. Executors are handed this one closure either way, so their
+    /// spawn path is compiled once per body.
+    pub(crate) fn run_or_plain<R>(
+        pending: Option<Self>,
+        classifier: impl Classifier<R>,
+        body: impl FnOnce() -> R,
+    ) -> R {
+        match pending {
+            Some(pending) => run_on_hub(pending.start(), classifier, body),
+            None => body(),
+        }
     }
 }
 
-impl<C> Waiting<C> {
+impl Waiting {
     /// Starts the continuation on the current thread.
-    pub(crate) fn start(mut self) -> Running<C> {
+    pub(crate) fn start(mut self) -> Continuation {
         let Some(parts) = self.parts.take() else {
             unreachable!("a Waiting is started once: `start` takes it by value")
         };
@@ -103,13 +101,12 @@ impl<C> Waiting<C> {
             name,
             op,
             shape,
-            classifier,
         } = *parts;
-        Running::start(ctx, &name, &op, shape, classifier)
+        Continuation::start(ctx, &name, &op, shape)
     }
 }
 
-impl<C> Drop for Waiting<C> {
+impl Drop for Waiting {
     fn drop(&mut self) {
         let Some(parts) = self.parts.take() else {
             return;
@@ -129,74 +126,24 @@ impl<C> Drop for Waiting<C> {
     }
 }
 
-/// A started continuation and the classifier of its body's output.
-pub(crate) struct Running<C> {
+/// Runs `body` under the continuation's hub and finishes it with `classifier`'s verdict on the
+/// output; a panic finishes it as `internal_error` and is resumed.
+pub(crate) fn run_on_hub<R>(
     continuation: Continuation,
-    classifier: C,
-}
-
-impl<C> Running<C> {
-    /// Starts a continuation of the non-empty `ctx` on the current thread. Names are borrowed:
-    /// work run at once on this thread ([`TraceContext::run`]) needs no owned copy of them.
-    pub(crate) fn start(
-        ctx: TraceContext,
-        name: &str,
-        op: &str,
-        shape: Shape,
-        classifier: C,
-    ) -> Running<C> {
-        Running {
-            continuation: Continuation::start(ctx, name, op, shape),
-            classifier,
+    classifier: impl Classifier<R>,
+    body: impl FnOnce() -> R,
+) -> R {
+    let hub = continuation.hub().clone();
+    Hub::run(hub, || match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(output) => {
+            continuation.finish(Ending::Returned(classifier.classify(&output)));
+            output
         }
-    }
-
-    /// Runs `body` under [`Self::hub`] and finishes; a panic finishes the continuation as
-    /// `internal_error` and is resumed.
-    pub(crate) fn run_on_hub<R>(self, body: impl FnOnce() -> R) -> R
-    where
-        C: Classifier<R>,
-    {
-        let hub = self.hub().clone();
-        Hub::run(hub, || self.run(body))
-    }
-
-    /// The hub the body runs in.
-    pub(crate) fn hub(&self) -> &Arc<Hub> {
-        self.continuation.hub()
-    }
-
-    /// Finishes with the verdict on `output`. Called under [`Self::hub`].
-    pub(crate) fn finish<R>(self, output: &R)
-    where
-        C: Classifier<R>,
-    {
-        let verdict = self.classifier.classify(output);
-        self.continuation.finish(Ending::Returned(verdict));
-    }
-
-    /// Finishes as `internal_error` after a panic. Called under [`Self::hub`].
-    pub(crate) fn panicked(self) {
-        self.continuation.finish(Ending::Panicked);
-    }
-
-    /// Runs `body`, already under [`Self::hub`], and finishes; a panic finishes the continuation
-    /// as `internal_error` and is resumed.
-    fn run<R>(self, body: impl FnOnce() -> R) -> R
-    where
-        C: Classifier<R>,
-    {
-        match panic::catch_unwind(AssertUnwindSafe(body)) {
-            Ok(output) => {
-                self.finish(&output);
-                output
-            }
-            Err(payload) => {
-                self.panicked();
-                panic::resume_unwind(payload)
-            }
+        Err(payload) => {
+            continuation.finish(Ending::Panicked);
+            panic::resume_unwind(payload)
         }
-    }
+    })
 }
 
 thread_local! {

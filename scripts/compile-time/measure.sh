@@ -5,7 +5,7 @@
 # generates four crates of N fns each (half sync, half async), builds their dependencies once,
 # then rebuilds each crate alone R times, interleaved, and prints the median build time and the
 # cost per fn over the plain crate.
-#   bash scripts/compile-time/measure.sh [N=600] [R=5] [check|build]
+#   bash scripts/compile-time/measure.sh [N=600] [R=5] [check|build|release]
 # KIND=sync or KIND=async generates only that kind of fn (default: both, half each).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,6 +13,9 @@ root="$PWD"
 n="${1:-600}"
 rounds="${2:-5}"
 mode="${3:-build}"
+# `release` is `cargo build --release`.
+flags=()
+if [ "$mode" = release ]; then mode=build; flags=(--release); fi
 kind="${KIND:-both}"
 if [ "$kind" = both ]; then per_kind=$((n / 2)); else per_kind="$n"; fi
 dir="$root/target/compile-time"
@@ -68,20 +71,20 @@ generate spawn ""
 printf '[workspace]\nmembers = ["plain", "traced", "instrument", "spawn"]\nresolver = "2"\n' > "$dir/Cargo.toml"
 
 cd "$dir"
-cargo "$mode" -q --workspace >/dev/null 2>&1 || cargo "$mode" --workspace
+cargo "$mode" "${flags[@]}" -q --workspace >/dev/null 2>&1 || cargo "$mode" "${flags[@]}" --workspace
 declare -A times
 for round in $(seq 1 "$rounds"); do
   for variant in plain traced instrument spawn; do
     touch "$variant/src/lib.rs"
     start=$(date +%s%N)
-    cargo "$mode" -q -p "ct-$variant"
+    cargo "$mode" "${flags[@]}" -q -p "ct-$variant"
     times[$variant]+="$(( ($(date +%s%N) - start) / 1000000 )) "
   done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 plain=$(echo "${times[plain]}" | median)
-echo "cargo $mode, $n fns ($kind), median of $rounds interleaved rebuilds:"
+echo "cargo $mode ${flags[*]}, $n fns ($kind), median of $rounds interleaved rebuilds:"
 for variant in plain traced instrument spawn; do
   m=$(echo "${times[$variant]}" | median)
   per=$(awk -v m="$m" -v p="$plain" -v n="$n" 'BEGIN {printf "%.2f", (m - p) / n}')
