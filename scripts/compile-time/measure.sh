@@ -84,7 +84,7 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 plain=$(echo "${times[plain]}" | median)
-echo "cargo $mode ${flags[*]}, $n fns ($kind), median of $rounds interleaved rebuilds:"
+echo "cargo $mode${flags[*]:+ ${flags[*]}}, $n fns ($kind), median of $rounds interleaved rebuilds:"
 for variant in plain traced instrument spawn; do
   m=$(echo "${times[$variant]}" | median)
   per=$(awk -v m="$m" -v p="$plain" -v n="$n" 'BEGIN {printf "%.2f", (m - p) / n}')

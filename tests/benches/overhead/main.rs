@@ -226,20 +226,7 @@ fn hand_written_data_task(x: u64) -> tokio::task::JoinHandle<u64> {
     let captured_at = Instant::now();
     let hub = Hub::current();
     let parent = hub.configure_scope(|s| s.get_span());
-    let hub = Arc::new(Hub::new_from_top(hub));
-    tokio::spawn(
-        async move {
-            let ctx = TransactionContext::continue_from_span(TASK_TX, "task", parent);
-            let tx = sentry::start_transaction(ctx);
-            let tx_or_span: TransactionOrSpan = tx.clone().into();
-            record_same_data(&tx_or_span, captured_at);
-            sentry::configure_scope(|s| s.set_span(Some(tx_or_span)));
-            let out = work(x);
-            tx.finish();
-            out
-        }
-        .bind_hub(hub),
-    )
+    spawn_with_data(x, captured_at, &hub, parent)
 }
 
 /// The hand-written task pattern with the same data, plus the two decisions a continuation cannot
@@ -250,7 +237,18 @@ fn checked_hand_written_data_task(x: u64) -> tokio::task::JoinHandle<u64> {
     let hub = Hub::current();
     let parent = hub.configure_scope(|s| s.get_span());
     assert!(black_box(sampling_decision(&parent)));
-    let hub = Arc::new(Hub::new_from_top(hub));
+    spawn_with_data(x, captured_at, &hub, parent)
+}
+
+/// The hand-written task pattern with the same data, once the caller's span has been read: the
+/// hub forked, the future bound to it, the continuation started, recorded and finished in it.
+fn spawn_with_data(
+    x: u64,
+    captured_at: Instant,
+    caller: &Arc<Hub>,
+    parent: Option<TransactionOrSpan>,
+) -> tokio::task::JoinHandle<u64> {
+    let hub = Arc::new(Hub::new_from_top(caller));
     tokio::spawn(
         async move {
             let ctx = TransactionContext::continue_from_span(TASK_TX, "task", parent);
