@@ -107,7 +107,8 @@ fn floor_thread(x: u64) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || Hub::run(Arc::new(Hub::new_from_top(hub)), || work(x)))
 }
 
-/// The data a continuation records, for the hand-written pattern that records the same.
+/// The data a continuation records, for the hand-written pattern that records the same: its status
+/// (`ok`: the body of the bench never fails), origin, queue delay, thread id and name.
 fn record_same_data(tx: &sentry::TransactionOrSpan, captured_at: Instant) {
     thread_local! {
         static THREAD: (String, Option<String>) = {
@@ -123,6 +124,7 @@ fn record_same_data(tx: &sentry::TransactionOrSpan, captured_at: Instant) {
     let TransactionOrSpan::Transaction(tx) = tx else {
         return;
     };
+    tx.set_status(sentry::protocol::SpanStatus::Ok);
     tx.set_origin(traced_spawn::ORIGIN);
     tx.set_data(
         traced_spawn::QUEUE_DELAY_KEY,
