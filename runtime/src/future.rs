@@ -79,10 +79,7 @@ impl<F, C> Continued<F, C> {
 /// what it closes on drop is recorded inside; then the continuation (a running one finishes as
 /// `cancelled`, a pending one is recorded as cancelled), still under that hub.
 fn drop_inner_first<T>(state: &mut State, inner: Pin<&mut ManuallyDrop<T>>) {
-    let (state, hub) = match state {
-        State::Plain => (State::Plain, None),
-        state => state.begin_drop(),
-    };
+    let (state, hub) = state.begin_drop();
     // SAFETY: the wrapper is being dropped: the pinned inner value is dropped in place, exactly
     // once (here), and never touched again, which is the drop `Pin` promises it.
     unsafe { ManuallyDrop::drop(inner.get_unchecked_mut()) };
@@ -152,10 +149,6 @@ impl<F: Future, C: Classifier<F::Output>> Future for Continued<F, C> {
         // SAFETY: a pinned projection through `ManuallyDrop`, which is `repr(transparent)` and
         // never moves its content.
         let future = unsafe { this.future.map_unchecked_mut(|future| &mut **future) };
-        // Plain work is polled as it is, without a call into the state machine.
-        if let State::Plain = this.state {
-            return future.poll(cx);
-        }
         let Some(hub) = this.state.enter("Continued") else {
             return future.poll(cx);
         };

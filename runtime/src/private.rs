@@ -103,6 +103,60 @@ pub fn assert_arg<T: Send + 'static>(_: &T) {}
 /// A parameter moved into a `spawn_local` body must be `'static`.
 pub fn assert_local_arg<T: 'static>(_: &T) {}
 
+/// A job's body and verdict as they are handed on: boxed in debug builds.
+#[cfg(debug_assertions)]
+fn job<F, R, C>(body: F, verdict: C) -> (Job<R>, BoxedVerdict<R>)
+where
+    F: FnOnce() -> R + Send + 'static,
+    C: FnOnce(&R) -> Verdict + Send + 'static,
+{
+    (Box::new(body), Box::new(verdict))
+}
+
+/// A job's body and verdict as they are handed on: as they are in release builds.
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+fn job<F, C>(body: F, verdict: C) -> (F, C) {
+    (body, verdict)
+}
+
+/// A task's future and verdict as they are handed on: boxed in debug builds.
+#[cfg(debug_assertions)]
+fn task_parts<Fut, C>(fut: Fut, verdict: C) -> (Task<Fut::Output>, BoxedVerdict<Fut::Output>)
+where
+    Fut: Future + Send + 'static,
+    C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
+{
+    (Box::pin(fut), Box::new(verdict))
+}
+
+/// A `LocalSet` task's future and verdict as they are handed on: boxed in debug builds.
+#[cfg(all(feature = "tokio", debug_assertions))]
+#[allow(clippy::type_complexity)]
+fn local_parts<Fut, C>(
+    fut: Fut,
+    verdict: C,
+) -> (
+    Pin<Box<dyn Future<Output = Fut::Output>>>,
+    Box<dyn FnOnce(&Fut::Output) -> Verdict>,
+)
+where
+    Fut: Future + 'static,
+    C: FnOnce(&Fut::Output) -> Verdict + 'static,
+{
+    (Box::pin(fut), Box::new(verdict))
+}
+
+/// A task's future and verdict as they are handed on: as they are in release builds.
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+fn task_parts<Fut, C>(fut: Fut, verdict: C) -> (Fut, C) {
+    (fut, verdict)
+}
+
+#[cfg(all(feature = "tokio", not(debug_assertions)))]
+use task_parts as local_parts;
+
 /// `#[traced_spawn]` on a sync fn: a std thread.
 pub fn thread<F, R, C>(spec: Spec, body: F, verdict: C) -> std::thread::JoinHandle<R>
 where
@@ -110,18 +164,7 @@ where
     R: Send + 'static,
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    #[cfg(debug_assertions)]
-    return spawn_thread::<Job<R>, R, BoxedVerdict<R>>(spec, Box::new(body), Box::new(verdict));
-    #[cfg(not(debug_assertions))]
-    spawn_thread(spec, body, verdict)
-}
-
-fn spawn_thread<F, R, C>(spec: Spec, body: F, verdict: C) -> std::thread::JoinHandle<R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-    C: FnOnce(&R) -> Verdict + Send + 'static,
-{
+    let (body, verdict) = job(body, verdict);
     let thread_name = spec.thread_name.unwrap_or(spec.fn_name);
     spec.builder(verdict)
         .thread_name(thread_name)
@@ -138,11 +181,7 @@ where
     C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
 {
     require_runtime(Caller::Function(spec.fn_name));
-    #[cfg(debug_assertions)]
-    return spec
-        .builder::<BoxedVerdict<Fut::Output>>(Box::new(verdict))
-        .tokio_task::<Task<Fut::Output>>(Box::pin(fut));
-    #[cfg(not(debug_assertions))]
+    let (fut, verdict) = task_parts(fut, verdict);
     spec.builder(verdict).tokio_task(fut)
 }
 
@@ -165,11 +204,7 @@ where
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
     require_runtime(Caller::Function(spec.fn_name));
-    #[cfg(debug_assertions)]
-    return spec
-        .builder::<BoxedVerdict<R>>(Box::new(verdict))
-        .tokio_blocking::<Job<R>, R>(Box::new(body));
-    #[cfg(not(debug_assertions))]
+    let (body, verdict) = job(body, verdict);
     spec.builder(verdict).tokio_blocking(body)
 }
 
@@ -183,11 +218,7 @@ where
     C: FnOnce(&Fut::Output) -> Verdict + 'static,
 {
     require_local_set(Caller::Function(spec.fn_name));
-    #[cfg(debug_assertions)]
-    return spec
-        .builder::<Box<dyn FnOnce(&Fut::Output) -> Verdict>>(Box::new(verdict))
-        .tokio_local::<Pin<Box<dyn Future<Output = Fut::Output>>>>(Box::pin(fut));
-    #[cfg(not(debug_assertions))]
+    let (fut, verdict) = local_parts(fut, verdict);
     spec.builder(verdict).tokio_local(fut)
 }
 
@@ -199,11 +230,7 @@ where
     R: Send + 'static,
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    #[cfg(debug_assertions)]
-    return spec
-        .builder::<BoxedVerdict<R>>(Box::new(verdict))
-        .spawn_rayon::<Job<R>, R>(Box::new(body));
-    #[cfg(not(debug_assertions))]
+    let (body, verdict) = job(body, verdict);
     spec.builder(verdict).spawn_rayon(body)
 }
 
@@ -215,12 +242,8 @@ where
     R: Send + 'static,
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    #[cfg(debug_assertions)]
-    return spec
-        .builder::<BoxedVerdict<R>>(Box::new(verdict))
-        .spawn_with::<S, Job<R>, R>(Box::new(body));
-    #[cfg(not(debug_assertions))]
-    spec.builder(verdict).spawn_with::<S, F, R>(body)
+    let (body, verdict) = job(body, verdict);
+    spec.builder(verdict).spawn_with::<S, _, R>(body)
 }
 
 /// `#[traced_spawn(spawner = S)]` on an async fn.
@@ -236,12 +259,8 @@ where
     Fut::Output: Send + 'static,
     C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
 {
-    #[cfg(debug_assertions)]
-    return spec
-        .builder::<BoxedVerdict<Fut::Output>>(Box::new(verdict))
-        .spawn_future_with::<S, Task<Fut::Output>>(Box::pin(fut));
-    #[cfg(not(debug_assertions))]
-    spec.builder(verdict).spawn_future_with::<S, Fut>(fut)
+    let (fut, verdict) = task_parts(fut, verdict);
+    spec.builder(verdict).spawn_future_with::<S, _>(fut)
 }
 
 /// Stands in for an executor whose cargo feature is off, so the error names the feature.

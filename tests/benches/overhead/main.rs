@@ -149,17 +149,28 @@ fn hand_written_data_thread(x: u64) -> std::thread::JoinHandle<u64> {
     let spawned = thread.spawn(move || {
         let hub = Arc::new(Hub::new_from_top(hub));
         Hub::run(hub, || {
-            let ctx = TransactionContext::continue_from_span(THREAD_TX, "thread", parent);
-            let tx = sentry::start_transaction(ctx);
-            let tx_or_span: TransactionOrSpan = tx.clone().into();
-            record_same_data(&tx_or_span, captured_at);
-            sentry::configure_scope(|s| s.set_span(Some(tx_or_span)));
-            let out = work(x);
-            tx.finish();
-            out
+            continue_with_data((THREAD_TX, "thread"), parent, captured_at, x)
         })
     });
     spawned.expect("spawn thread")
+}
+
+/// The body of the hand-written pattern with the same data, run in the fork: the continuation
+/// started, recorded, bound as the active span and finished around the work.
+fn continue_with_data(
+    (name, op): (&str, &str),
+    parent: Option<TransactionOrSpan>,
+    captured_at: Instant,
+    x: u64,
+) -> u64 {
+    let ctx = TransactionContext::continue_from_span(name, op, parent);
+    let tx = sentry::start_transaction(ctx);
+    let tx_or_span: TransactionOrSpan = tx.clone().into();
+    record_same_data(&tx_or_span, captured_at);
+    sentry::configure_scope(|s| s.set_span(Some(tx_or_span)));
+    let out = work(x);
+    tx.finish();
+    out
 }
 
 fn plain_task(x: u64) -> tokio::task::JoinHandle<u64> {
@@ -252,17 +263,7 @@ fn spawn_with_data(
 ) -> tokio::task::JoinHandle<u64> {
     let hub = Arc::new(Hub::new_from_top(caller));
     tokio::spawn(
-        async move {
-            let ctx = TransactionContext::continue_from_span(TASK_TX, "task", parent);
-            let tx = sentry::start_transaction(ctx);
-            let tx_or_span: TransactionOrSpan = tx.clone().into();
-            record_same_data(&tx_or_span, captured_at);
-            sentry::configure_scope(|s| s.set_span(Some(tx_or_span)));
-            let out = work(x);
-            tx.finish();
-            out
-        }
-        .bind_hub(hub),
+        async move { continue_with_data((TASK_TX, "task"), parent, captured_at, x) }.bind_hub(hub),
     )
 }
 
