@@ -21,7 +21,7 @@
 //!     __private::assert_arg(&channel); // `Send + 'static`, reported at the parameter
 //!     __private::task(
 //!         __private::Spec {
-//!             name: { fn here() {} __private::fn_path(type_name_of_val(&here)) },
+//!             name: __private::Name::Marker({ fn here() {} type_name_of_val(&here) }), // its path
 //!             op: None,          // the runtime's default for the executor
 //!             thread_name: None, // the runtime's default: the fn's name
 //!             fn_name: "reply",
@@ -272,14 +272,15 @@ impl<'a> Generator<'a> {
     fn spec(&self) -> TokenStream {
         let private = &self.private;
         let name = if let Some(name) = &self.plan.name {
-            quote!(#private::std::borrow::Cow::Borrowed(#name))
+            quote!(#private::Name::Given(#private::std::borrow::Cow::Borrowed(#name)))
         } else {
-            // Computed where `Self` and the module path are known: `crate::module::Type::fn`.
+            // Named where `Self` and the module path are known: `crate::module::Type::fn`; the
+            // runtime works the path out of the marker's type name when it records something.
             let here = Ident::new("__traced_spawn_here", Span::mixed_site());
-            quote!({
+            quote!(#private::Name::Marker({
                 fn #here() {}
-                #private::fn_path(::core::any::type_name_of_val(&#here))
-            })
+                ::core::any::type_name_of_val(&#here)
+            }))
         };
         let option = |value: Option<&syn::LitStr>| match value {
             Some(value) => quote!(::core::option::Option::Some(#value)),

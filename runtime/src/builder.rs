@@ -5,8 +5,11 @@ use std::future::Future;
 
 use crate::context::TraceContext;
 use crate::continuation::Shape;
+use crate::executors;
+#[cfg(feature = "tokio")]
+use crate::executors::{require_local_set, require_runtime, Caller};
 use crate::future::Continued;
-use crate::pending::{HandOver, Label, Pending};
+use crate::pending::{Label, Name, Pending};
 use crate::spawn::{Spawn, SpawnFuture};
 use crate::verdict::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure};
 
@@ -143,7 +146,7 @@ pub const OP_RAYON: &str = "task.rayon";
 #[derive(Debug, Clone)]
 #[must_use = "a Builder does nothing until it runs or spawns"]
 pub struct Builder<C = AlwaysOk> {
-    name: Label,
+    name: Name,
     op: Option<Label>,
     thread_name: Option<Label>,
     context: Option<TraceContext>,
@@ -159,8 +162,13 @@ impl Builder {
     /// # drop(builder);
     /// ```
     pub fn new(name: impl Into<Cow<'static, str>>) -> Builder {
+        Builder::named(Name::Given(name.into()))
+    }
+
+    /// A continuation named `name`, resolved when something is recorded.
+    pub(crate) fn named(name: Name) -> Builder {
         Builder {
-            name: name.into(),
+            name,
             op: None,
             thread_name: None,
             context: None,
@@ -364,9 +372,7 @@ impl<C> Builder<C> {
             thread = thread.name(thread_name.clone().into_owned());
         }
         let (pending, classifier) = self.pending(OP_THREAD);
-        thread
-            .spawn(move || Pending::run_or_plain(pending, classifier, body))
-            .expect("failed to spawn thread")
+        executors::thread(thread, pending, classifier, body)
     }
 
     /// Spawns `future` with `tokio::spawn` as a continuation of the caller's trace. Default op:
@@ -391,26 +397,9 @@ impl<C> Builder<C> {
         F::Output: Send + 'static,
         C: Classifier<F::Output> + Send + 'static,
     {
-        require_runtime(Caller::Builder("spawn_task"));
-        self.tokio_task(future)
-    }
-
-    /// [`Builder::spawn_task`] once the runtime is known to be there.
-    #[cfg(feature = "tokio")]
-    #[track_caller]
-    pub(crate) fn tokio_task<F>(self, future: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-        C: Classifier<F::Output> + Send + 'static,
-    {
-        // With nothing to continue, the future is spawned as it is: the smallest task (a wrapper
-        // would move a small future into the next size of tokio's task cells), which is what
-        // keeps a spawn without a client as cheap as a plain one.
-        match self.pending(OP_TASK) {
-            (None, _) => tokio::spawn(future),
-            (pending, classifier) => tokio::spawn(Continued::new(pending, classifier, future)),
-        }
+        let runtime = require_runtime(Caller::Builder("spawn_task"));
+        let (pending, classifier) = self.pending(OP_TASK);
+        executors::task(&runtime, pending, classifier, future)
     }
 
     /// Spawns `body` on tokio's blocking pool (`tokio::task::spawn_blocking`) as a continuation.
@@ -436,21 +425,9 @@ impl<C> Builder<C> {
         R: Send + 'static,
         C: Classifier<R> + Send + 'static,
     {
-        require_runtime(Caller::Builder("spawn_blocking"));
-        self.tokio_blocking(body)
-    }
-
-    /// [`Builder::spawn_blocking`] once the runtime is known to be there.
-    #[cfg(feature = "tokio")]
-    #[track_caller]
-    pub(crate) fn tokio_blocking<F, R>(self, body: F) -> tokio::task::JoinHandle<R>
-    where
-        F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
-        C: Classifier<R> + Send + 'static,
-    {
+        let runtime = require_runtime(Caller::Builder("spawn_blocking"));
         let (pending, classifier) = self.pending(OP_BLOCKING);
-        tokio::task::spawn_blocking(move || Pending::run_or_plain(pending, classifier, body))
+        executors::blocking(&runtime, pending, classifier, body)
     }
 
     /// Spawns `future` on the current `LocalSet` (`tokio::task::spawn_local`) as a continuation:
@@ -481,22 +458,8 @@ impl<C> Builder<C> {
         C: Classifier<F::Output> + 'static,
     {
         require_local_set(Caller::Builder("spawn_local"));
-        self.tokio_local(future)
-    }
-
-    /// [`Builder::spawn_local`] once the runtime is known to be there.
-    #[cfg(feature = "tokio")]
-    #[track_caller]
-    pub(crate) fn tokio_local<F>(self, future: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-        C: Classifier<F::Output> + 'static,
-    {
         let (pending, classifier) = self.pending(OP_LOCAL);
-        let continued = Continued::new(pending, classifier, future);
-        let _hand_over = HandOver::begin();
-        tokio::task::spawn_local(continued)
+        executors::local(pending, classifier, future)
     }
 
     /// Spawns `body` on rayon's global pool (`rayon::spawn`) as a continuation. Default op:
@@ -515,14 +478,7 @@ impl<C> Builder<C> {
         C: Classifier<R> + Send + 'static,
     {
         let (pending, classifier) = self.pending(OP_RAYON);
-        let (completion, handle) = crate::rayon_handle::pair();
-        rayon::spawn(move || {
-            let run = || Pending::run_or_plain(pending, classifier, body);
-            // rayon aborts the process on a panic that escapes a job: hand it to the handle.
-            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
-            completion.complete(output);
-        });
-        handle
+        executors::rayon(pending, classifier, body)
     }
 
     /// Spawns `body` on the custom executor `S` as a continuation. Default op: `task`. A job the
@@ -549,8 +505,7 @@ impl<C> Builder<C> {
         C: Classifier<R> + Send + 'static,
     {
         let (pending, classifier) = self.pending(OP_TASK);
-        let _hand_over = HandOver::begin();
-        S::spawn(move || Pending::run_or_plain(pending, classifier, body))
+        executors::with::<S, _, _, _>(pending, classifier, body)
     }
 
     /// Spawns `future` on the custom executor `S` as a continuation. Default op: `task`.
@@ -584,68 +539,6 @@ impl<C> Builder<C> {
         C: Classifier<F::Output> + Send + 'static,
     {
         let (pending, classifier) = self.pending(OP_TASK);
-        let continued = Continued::new(pending, classifier, future);
-        let _hand_over = HandOver::begin();
-        S::spawn_future(continued)
-    }
-}
-
-/// Who spawns, as a panic message names it.
-#[cfg(feature = "tokio")]
-#[derive(Clone, Copy)]
-pub(crate) enum Caller {
-    /// A `#[traced_spawn]` fn, by its name.
-    Function(&'static str),
-    /// A [`Builder`] method, by its name.
-    Builder(&'static str),
-}
-
-#[cfg(feature = "tokio")]
-impl Caller {
-    /// `fetch(..)` or `Builder::spawn_task(..)`: how the call is written.
-    fn call(self) -> String {
-        match self {
-            Caller::Function(name) => format!("{name}(..)"),
-            Caller::Builder(method) => format!("Builder::{method}(..)"),
-        }
-    }
-}
-
-/// Panics at the caller's line, before anything is captured, when there is no tokio runtime to
-/// spawn on.
-#[cfg(feature = "tokio")]
-#[track_caller]
-pub(crate) fn require_runtime(caller: Caller) {
-    if !in_runtime() {
-        let call = caller.call();
-        panic!(
-            "`{call}` was called outside a tokio runtime, but it spawns a tokio task at the call. \
-             Call it from code running on the runtime: `rt.block_on(async {{ {call}.await }})`, \
-             not `rt.block_on({call})`, whose argument is evaluated before `block_on` enters the \
-             runtime"
-        );
-    }
-}
-
-/// Whether the calling thread is in a tokio runtime's context. Inside a task (where work is
-/// almost always spawned from) a thread-local read says so; elsewhere, the runtime handle is
-/// looked up, which also counts references to it.
-#[cfg(feature = "tokio")]
-fn in_runtime() -> bool {
-    tokio::task::try_id().is_some() || tokio::runtime::Handle::try_current().is_ok()
-}
-
-/// Like [`require_runtime`], for a task on a `LocalSet`. Inside a runtime but outside a
-/// `LocalSet`, tokio's own panic says so, at the caller's line too.
-#[cfg(feature = "tokio")]
-#[track_caller]
-pub(crate) fn require_local_set(caller: Caller) {
-    if !in_runtime() {
-        let call = caller.call();
-        panic!(
-            "`{call}` was called outside a tokio runtime, but it spawns a task on the current \
-             `LocalSet` at the call. Call it from code running on a `LocalSet`: \
-             `local.block_on(&rt, async {{ {call}.await }})`"
-        );
+        executors::future_with::<S, _, _>(pending, classifier, future)
     }
 }

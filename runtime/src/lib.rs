@@ -35,6 +35,7 @@ mod builder;
 pub mod console;
 mod context;
 mod continuation;
+mod executors;
 mod future;
 mod pending;
 mod propagation;

@@ -11,6 +11,7 @@
 //!
 //! [`Continued`]: crate::Continued
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 
@@ -21,7 +22,60 @@ use crate::continuation::{Continuation, Ending, Shape};
 use crate::verdict::Classifier;
 
 /// A transaction name or op.
-pub(crate) type Label = std::borrow::Cow<'static, str>;
+pub(crate) type Label = Cow<'static, str>;
+
+/// A continuation's name as it is given. A fn's path is worked out only when something is
+/// recorded: work spawned with no client, or under a trace that is not sent, never reads it.
+#[derive(Debug, Clone)]
+pub enum Name {
+    /// The name itself.
+    Given(Cow<'static, str>),
+    /// The `type_name` of a marker fn nested in the annotated fn: the name is that fn's path
+    /// (see [`fn_path`]).
+    Marker(&'static str),
+}
+
+impl Name {
+    /// The name to record.
+    pub(crate) fn resolve(self) -> Label {
+        match self {
+            Name::Given(name) => name,
+            Name::Marker(type_name) => fn_path(type_name),
+        }
+    }
+}
+
+/// The name of the marker fn the macro nests in an annotated fn.
+const MARKER: &str = "::__traced_spawn_here";
+
+/// The path of the function a marker fn is nested in (`type_name` without its last segment), with
+/// the type arguments of a generic impl left out: `crate::Worker<_>::process::here` becomes
+/// `crate::Worker::process`.
+pub(crate) fn fn_path(type_name: &'static str) -> Label {
+    let path = type_name.strip_suffix(MARKER).unwrap_or_else(|| {
+        type_name
+            .rsplit_once("::")
+            .map_or(type_name, |(path, _)| path)
+    });
+    if !path.contains('<') {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut depth = 0_usize;
+    let mut previous = ' ';
+    for c in path.chars() {
+        match c {
+            // `<` right after a name opens its type arguments; elsewhere (a qualified path,
+            // `<T as Trait>::f`) it is kept.
+            '<' if depth > 0 || previous.is_alphanumeric() || previous == '_' => depth += 1,
+            '>' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            _ => out.push(c),
+        }
+        previous = c;
+    }
+    Cow::Owned(out)
+}
 
 /// A continuation handed to an executor.
 pub(crate) enum Pending {
@@ -42,7 +96,7 @@ pub(crate) struct Waiting {
 
 struct Parts {
     ctx: TraceContext,
-    name: Label,
+    name: Name,
     op: Label,
     shape: Shape,
 }
@@ -50,7 +104,7 @@ struct Parts {
 impl Pending {
     /// Work that continues `ctx`, or `None` when there is nothing to continue (no client was bound
     /// where the context was captured): the work then runs as it is.
-    pub(crate) fn new(ctx: TraceContext, name: Label, op: Label, shape: Shape) -> Option<Self> {
+    pub(crate) fn new(ctx: TraceContext, name: Name, op: Label, shape: Shape) -> Option<Self> {
         if ctx.is_empty() {
             return None;
         }
@@ -102,7 +156,7 @@ impl Waiting {
             op,
             shape,
         } = *parts;
-        Continuation::start(ctx, &name, &op, shape)
+        Continuation::start(ctx, &name.resolve(), &op, shape)
     }
 }
 
@@ -117,12 +171,13 @@ impl Drop for Waiting {
             return;
         }
         // Dropped before it ran: start and drop, which finishes it as `cancelled`.
-        drop(Continuation::start(
-            parts.ctx,
-            &parts.name,
-            &parts.op,
-            parts.shape,
-        ));
+        let Parts {
+            ctx,
+            name,
+            op,
+            shape,
+        } = *parts;
+        drop(Continuation::start(ctx, &name.resolve(), &op, shape));
     }
 }
 
@@ -165,5 +220,50 @@ impl HandOver {
 impl Drop for HandOver {
     fn drop(&mut self) {
         HANDING_OVER.set(self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fn_path, Name};
+
+    #[test]
+    fn the_markers_path_is_the_fns() {
+        assert_eq!(
+            fn_path("app::jobs::reply::__traced_spawn_here"),
+            "app::jobs::reply"
+        );
+        assert_eq!(
+            Name::Marker("app::reply::__traced_spawn_here").resolve(),
+            "app::reply"
+        );
+    }
+
+    #[test]
+    fn type_arguments_of_a_generic_impl_are_left_out() {
+        assert_eq!(
+            fn_path("app::Worker<_>::process::__traced_spawn_here"),
+            "app::Worker::process"
+        );
+        assert_eq!(
+            fn_path("app::Pool<alloc::vec::Vec<u8>, _>::run::__traced_spawn_here"),
+            "app::Pool::run"
+        );
+        // A qualified path keeps its angle brackets.
+        assert_eq!(
+            fn_path("<app::Worker as app::Job>::run::__traced_spawn_here"),
+            "<app::Worker as app::Job>::run"
+        );
+    }
+
+    #[test]
+    fn another_last_segment_is_dropped_too() {
+        assert_eq!(fn_path("app::reply::here"), "app::reply");
+        assert_eq!(fn_path("here"), "here");
+    }
+
+    #[test]
+    fn a_given_name_is_kept() {
+        assert_eq!(Name::Given("slack.reply".into()).resolve(), "slack.reply");
     }
 }

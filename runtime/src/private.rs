@@ -11,14 +11,23 @@ use std::marker::PhantomData;
 #[cfg(debug_assertions)]
 use std::pin::Pin;
 
+#[cfg(feature = "rayon")]
+use crate::builder::OP_RAYON;
 #[cfg(feature = "tokio")]
-use crate::builder::{require_local_set, require_runtime, Caller};
+use crate::builder::{OP_BLOCKING, OP_LOCAL};
+use crate::builder::{OP_TASK, OP_THREAD};
+use crate::context::TraceContext;
+use crate::continuation::Shape;
+use crate::executors;
+#[cfg(feature = "tokio")]
+use crate::executors::{require_local_set, require_runtime, Caller};
+pub use crate::pending::Name;
+use crate::pending::Pending;
 pub use crate::spawn::{Spawn, SpawnFuture};
 pub use crate::verdict::probe::{
     DebugVerdict, DerefErrorVerdict, ErrorVerdict, OtherVerdict, Probe, ResultVerdict,
 };
 pub use crate::verdict::{Classifier, Verdict};
-use crate::Builder;
 pub use crate::Continued;
 #[cfg(feature = "rayon")]
 pub use crate::RayonHandle;
@@ -27,8 +36,8 @@ pub use crate::RayonHandle;
 /// the runtime, from what is left `None`.
 #[derive(Debug, Clone)]
 pub struct Spec {
-    /// Transaction name: the `name` option, or the fn's path from [`fn_path`].
-    pub name: Cow<'static, str>,
+    /// Transaction name: the `name` option, or a marker for the fn's path.
+    pub name: Name,
     /// The `op` option.
     pub op: Option<&'static str>,
     /// The `thread_name` option.
@@ -40,43 +49,17 @@ pub struct Spec {
 }
 
 impl Spec {
-    fn builder<C>(self, classifier: C) -> Builder<C> {
-        let mut builder = Builder::new(self.name).classify(classifier);
-        if let Some(op) = self.op {
-            builder = builder.op(op);
-        }
-        if self.child {
-            builder = builder.child();
-        }
-        builder
+    /// The continuation of the caller's trace this call hands on, with the executor's default
+    /// op: captured here, on the calling thread. Not generic: compiled once, in this crate.
+    fn pending(self, default_op: &'static str) -> Option<Pending> {
+        let shape = if self.child {
+            Shape::ChildSpan
+        } else {
+            Shape::Transaction
+        };
+        let op = Cow::Borrowed(self.op.unwrap_or(default_op));
+        Pending::new(TraceContext::capture(), self.name, op, shape)
     }
-}
-
-/// The path of the function a marker fn is nested in (`type_name` without its last segment), with
-/// the type arguments of a generic impl left out: `crate::Worker<_>::process::here` becomes
-/// `crate::Worker::process`.
-pub fn fn_path(type_name: &'static str) -> Cow<'static, str> {
-    let path = type_name
-        .rsplit_once("::")
-        .map_or(type_name, |(path, _)| path);
-    if !path.contains('<') {
-        return Cow::Borrowed(path);
-    }
-    let mut out = String::with_capacity(path.len());
-    let mut depth = 0_usize;
-    let mut previous = ' ';
-    for c in path.chars() {
-        match c {
-            // `<` right after a name opens its type arguments; elsewhere (a qualified path,
-            // `<T as Trait>::f`) it is kept.
-            '<' if depth > 0 || previous.is_alphanumeric() || previous == '_' => depth += 1,
-            '>' if depth > 0 => depth -= 1,
-            _ if depth > 0 => {}
-            _ => out.push(c),
-        }
-        previous = c;
-    }
-    Cow::Owned(out)
 }
 
 // Build cost. In builds with debug assertions (cargo's `dev` profile) the glue below boxes the
@@ -166,9 +149,8 @@ where
 {
     let (body, verdict) = job(body, verdict);
     let thread_name = spec.thread_name.unwrap_or(spec.fn_name);
-    spec.builder(verdict)
-        .thread_name(thread_name)
-        .spawn_thread(body)
+    let thread = std::thread::Builder::new().name(thread_name.to_owned());
+    executors::thread(thread, spec.pending(OP_THREAD), verdict, body)
 }
 
 /// `#[traced_spawn]` on an async fn: a tokio task, spawned now.
@@ -180,9 +162,9 @@ where
     Fut::Output: Send + 'static,
     C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
 {
-    require_runtime(Caller::Function(spec.fn_name));
+    let runtime = require_runtime(Caller::Function(spec.fn_name));
     let (fut, verdict) = task_parts(fut, verdict);
-    spec.builder(verdict).tokio_task(fut)
+    executors::task(&runtime, spec.pending(OP_TASK), verdict, fut)
 }
 
 /// `#[traced_spawn(future)]`: the traced future, unspawned.
@@ -191,7 +173,7 @@ where
     Fut: Future,
     C: FnOnce(&Fut::Output) -> Verdict,
 {
-    spec.builder(verdict).bind(fut)
+    crate::Continued::new(spec.pending(OP_TASK), verdict, fut)
 }
 
 /// `#[traced_spawn(blocking)]`: tokio's blocking pool.
@@ -203,9 +185,9 @@ where
     R: Send + 'static,
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    require_runtime(Caller::Function(spec.fn_name));
+    let runtime = require_runtime(Caller::Function(spec.fn_name));
     let (body, verdict) = job(body, verdict);
-    spec.builder(verdict).tokio_blocking(body)
+    executors::blocking(&runtime, spec.pending(OP_BLOCKING), verdict, body)
 }
 
 /// `#[traced_spawn(local)]`: the current `LocalSet`.
@@ -219,7 +201,7 @@ where
 {
     require_local_set(Caller::Function(spec.fn_name));
     let (fut, verdict) = local_parts(fut, verdict);
-    spec.builder(verdict).tokio_local(fut)
+    executors::local(spec.pending(OP_LOCAL), verdict, fut)
 }
 
 /// `#[traced_spawn(rayon)]`: rayon's global pool.
@@ -231,7 +213,7 @@ where
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
     let (body, verdict) = job(body, verdict);
-    spec.builder(verdict).spawn_rayon(body)
+    executors::rayon(spec.pending(OP_RAYON), verdict, body)
 }
 
 /// `#[traced_spawn(spawner = S)]` on a sync fn.
@@ -243,7 +225,7 @@ where
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
     let (body, verdict) = job(body, verdict);
-    spec.builder(verdict).spawn_with::<S, _, R>(body)
+    executors::with::<S, _, _, _>(spec.pending(OP_TASK), verdict, body)
 }
 
 /// `#[traced_spawn(spawner = S)]` on an async fn.
@@ -260,7 +242,7 @@ where
     C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
 {
     let (fut, verdict) = task_parts(fut, verdict);
-    spec.builder(verdict).spawn_future_with::<S, _>(fut)
+    executors::future_with::<S, _, _>(spec.pending(OP_TASK), verdict, fut)
 }
 
 /// Stands in for an executor whose cargo feature is off, so the error names the feature.

@@ -179,7 +179,10 @@ fn duplicate_option_points_at_the_second() {
         "duplicate option `name`: each option can be given once",
         "name = \"second\"",
     );
-    expansion.assert_has("name: ::traced_spawn::__private::std::borrow::Cow::Borrowed(\"first\")");
+    expansion.assert_has(
+        "name: ::traced_spawn::__private::Name::Given(\
+         ::traced_spawn::__private::std::borrow::Cow::Borrowed(\"first\"))",
+    );
     run("err, err", FALLIBLE).assert_error("duplicate option `err`", "err");
     run("crate = a, crate = b", WORK).assert_error("duplicate option `crate`", "crate = b");
 }
@@ -260,7 +263,10 @@ fn flag_with_a_value() {
 fn missing_comma_keeps_both_sides_where_possible() {
     let expansion = run("name = \"a\" op = \"b\"", WORK);
     expansion.assert_error("expected `,` after `name = \"...\"`", "op = \"b\"");
-    expansion.assert_has("name: ::traced_spawn::__private::std::borrow::Cow::Borrowed(\"a\")");
+    expansion.assert_has(
+        "name: ::traced_spawn::__private::Name::Given(\
+         ::traced_spawn::__private::std::borrow::Cow::Borrowed(\"a\"))",
+    );
     run("err blocking", FALLIBLE).assert_error("expected `,` after `err`", "blocking");
     run("crate = ts name = \"x\"", WORK)
         .assert_error("expected `,` after `crate = ", "name = \"x\"");
@@ -610,8 +616,8 @@ fn sync_fn_expansion() {
     expansion.assert_has("::traced_spawn::__private::assert_arg(&b);");
     expansion.assert_has("::traced_spawn::__private::thread(");
     expansion.assert_has(
-        "::traced_spawn::__private::Spec { name: { fn __traced_spawn_here() {} \
-         ::traced_spawn::__private::fn_path(::core::any::type_name_of_val(&__traced_spawn_here)) }, \
+        "::traced_spawn::__private::Spec { name: ::traced_spawn::__private::Name::Marker({ \
+         fn __traced_spawn_here() {} ::core::any::type_name_of_val(&__traced_spawn_here) }), \
          op: ::core::option::Option::None, thread_name: ::core::option::Option::None, \
          fn_name: \"add\", child: false, }",
     );
@@ -715,11 +721,12 @@ fn options_reach_the_spec() {
         "fn work(x: u32) -> Result<u32, E> { Ok(x) }",
     );
     expansion.assert_has(
-        "Spec { name: ::traced_spawn::__private::std::borrow::Cow::Borrowed(\"slack.reply\"), op: \
+        "Spec { name: ::traced_spawn::__private::Name::Given(\
+         ::traced_spawn::__private::std::borrow::Cow::Borrowed(\"slack.reply\")), op: \
          ::core::option::Option::Some(\"queue.process\"), thread_name: \
          ::core::option::Option::Some(\"reply\"), fn_name: \"work\", child: false, }",
     );
-    expansion.assert_lacks("fn_path");
+    expansion.assert_lacks("Marker");
     expansion.assert_has(".__traced_spawn_verdict(true)");
 }
 

@@ -38,7 +38,7 @@ fn floor(gate: Arc<Semaphore>, x: u64) -> JoinHandle<u64> {
     tokio::spawn(async move { wait_then_work(gate, x).await }.bind_hub(fork))
 }
 
-#[traced_spawn(name = "bench::scale_work")]
+#[traced_spawn]
 async fn traced(gate: Arc<Semaphore>, x: u64) -> u64 {
     wait_then_work(gate, x).await
 }

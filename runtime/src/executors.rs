@@ -1,0 +1,244 @@
+//! Handing a continuation to each executor: the one place [`Builder`]'s methods and the code
+//! `#[traced_spawn]` generates both spawn through, once the continuation is known.
+//!
+//! Each function takes the [`Pending`] continuation (`None`: nothing to continue, the work is
+//! handed on as it is), the classifier of the body's output, and the body.
+//!
+//! [`Builder`]: crate::Builder
+
+use std::future::Future;
+
+use crate::future::Continued;
+use crate::pending::{HandOver, Pending};
+use crate::spawn::{Spawn, SpawnFuture};
+use crate::verdict::Classifier;
+
+/// A new std thread, configured by `thread`.
+pub(crate) fn thread<F, R, C>(
+    thread: std::thread::Builder,
+    pending: Option<Pending>,
+    classifier: C,
+    body: F,
+) -> std::thread::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+    C: Classifier<R> + Send + 'static,
+{
+    thread
+        .spawn(move || Pending::run_or_plain(pending, classifier, body))
+        .expect("failed to spawn thread")
+}
+
+/// A tokio task on `runtime`. With nothing to continue, the future is spawned as it is: the
+/// smallest task (a wrapper would move a small future into the next size of tokio's task cells),
+/// which is what keeps a spawn without a client as cheap as a plain one.
+#[cfg(feature = "tokio")]
+#[track_caller]
+pub(crate) fn task<F, C>(
+    runtime: &Runtime,
+    pending: Option<Pending>,
+    classifier: C,
+    future: F,
+) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    C: Classifier<F::Output> + Send + 'static,
+{
+    match pending {
+        None => runtime.spawn(future),
+        pending => runtime.spawn(Continued::new(pending, classifier, future)),
+    }
+}
+
+/// tokio's blocking pool of `runtime`.
+#[cfg(feature = "tokio")]
+#[track_caller]
+pub(crate) fn blocking<F, R, C>(
+    runtime: &Runtime,
+    pending: Option<Pending>,
+    classifier: C,
+    body: F,
+) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+    C: Classifier<R> + Send + 'static,
+{
+    runtime.spawn_blocking(move || Pending::run_or_plain(pending, classifier, body))
+}
+
+/// The current `LocalSet`.
+#[cfg(feature = "tokio")]
+#[track_caller]
+pub(crate) fn local<F, C>(
+    pending: Option<Pending>,
+    classifier: C,
+    future: F,
+) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+    C: Classifier<F::Output> + 'static,
+{
+    let continued = Continued::new(pending, classifier, future);
+    let _hand_over = HandOver::begin();
+    tokio::task::spawn_local(continued)
+}
+
+/// rayon's global pool.
+#[cfg(feature = "rayon")]
+pub(crate) fn rayon<F, R, C>(
+    pending: Option<Pending>,
+    classifier: C,
+    body: F,
+) -> crate::RayonHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+    C: Classifier<R> + Send + 'static,
+{
+    let (completion, handle) = crate::rayon_handle::pair();
+    rayon::spawn(move || {
+        let run = || Pending::run_or_plain(pending, classifier, body);
+        // rayon aborts the process on a panic that escapes a job: hand it to the handle.
+        let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+        completion.complete(output);
+    });
+    handle
+}
+
+/// The custom executor of jobs `S`.
+pub(crate) fn with<S, F, R, C>(pending: Option<Pending>, classifier: C, body: F) -> S::Handle<R>
+where
+    S: Spawn,
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+    C: Classifier<R> + Send + 'static,
+{
+    let _hand_over = HandOver::begin();
+    S::spawn(move || Pending::run_or_plain(pending, classifier, body))
+}
+
+/// The custom executor of futures `S`.
+pub(crate) fn future_with<S, F, C>(
+    pending: Option<Pending>,
+    classifier: C,
+    future: F,
+) -> S::Handle<F::Output>
+where
+    S: SpawnFuture,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    C: Classifier<F::Output> + Send + 'static,
+{
+    let continued = Continued::new(pending, classifier, future);
+    let _hand_over = HandOver::begin();
+    S::spawn_future(continued)
+}
+
+/// Who spawns, as a panic message names it.
+#[cfg(feature = "tokio")]
+#[derive(Clone, Copy)]
+pub(crate) enum Caller {
+    /// A `#[traced_spawn]` fn, by its name.
+    Function(&'static str),
+    /// A [`Builder`] method, by its name.
+    Builder(&'static str),
+}
+
+#[cfg(feature = "tokio")]
+impl Caller {
+    /// `fetch(..)` or `Builder::spawn_task(..)`: how the call is written.
+    fn call(self) -> String {
+        match self {
+            Caller::Function(name) => format!("{name}(..)"),
+            Caller::Builder(method) => format!("Builder::{method}(..)"),
+        }
+    }
+}
+
+/// Panics at the caller's line, before anything is captured, when there is no tokio runtime to
+/// spawn on; otherwise the runtime to spawn on.
+#[cfg(feature = "tokio")]
+#[track_caller]
+pub(crate) fn require_runtime(caller: Caller) -> Runtime {
+    let Some(runtime) = Runtime::here() else {
+        let call = caller.call();
+        panic!(
+            "`{call}` was called outside a tokio runtime, but it spawns a tokio task at the call. \
+             Call it from code running on the runtime: `rt.block_on(async {{ {call}.await }})`, \
+             not `rt.block_on({call})`, whose argument is evaluated before `block_on` enters the \
+             runtime"
+        );
+    };
+    runtime
+}
+
+/// The tokio runtime the calling thread is in, found once: the check that gives the panic above
+/// is also the lookup the spawn uses.
+#[cfg(feature = "tokio")]
+pub(crate) enum Runtime {
+    /// The runtime of the task that is running: inside a task (where work is almost always
+    /// spawned from), a thread-local read says so, and `tokio::spawn` finds the runtime as
+    /// cheaply.
+    OfTask,
+    /// A runtime entered outside any task (`block_on`, `Runtime::enter`): its handle, looked up
+    /// once.
+    Entered(tokio::runtime::Handle),
+}
+
+#[cfg(feature = "tokio")]
+impl Runtime {
+    /// The runtime the calling thread is in, if any.
+    fn here() -> Option<Runtime> {
+        if tokio::task::try_id().is_some() {
+            return Some(Runtime::OfTask);
+        }
+        tokio::runtime::Handle::try_current()
+            .ok()
+            .map(Runtime::Entered)
+    }
+
+    /// `tokio::spawn` on this runtime.
+    #[track_caller]
+    pub(crate) fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self {
+            Runtime::OfTask => tokio::spawn(future),
+            Runtime::Entered(handle) => handle.spawn(future),
+        }
+    }
+
+    /// `tokio::task::spawn_blocking` on this runtime.
+    #[track_caller]
+    pub(crate) fn spawn_blocking<F, R>(&self, body: F) -> tokio::task::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        match self {
+            Runtime::OfTask => tokio::task::spawn_blocking(body),
+            Runtime::Entered(handle) => handle.spawn_blocking(body),
+        }
+    }
+}
+
+/// Like [`require_runtime`], for a task on a `LocalSet`. Inside a runtime but outside a
+/// `LocalSet`, tokio's own panic says so, at the caller's line too.
+#[cfg(feature = "tokio")]
+#[track_caller]
+pub(crate) fn require_local_set(caller: Caller) {
+    if Runtime::here().is_none() {
+        let call = caller.call();
+        panic!(
+            "`{call}` was called outside a tokio runtime, but it spawns a task on the current \
+             `LocalSet` at the call. Call it from code running on a `LocalSet`: \
+             `local.block_on(&rt, async {{ {call}.await }})`"
+        );
+    }
+}
