@@ -20,11 +20,16 @@
 //! fn reply(channel: String) -> __private::tokio::task::JoinHandle<Result<(), BotError>> {
 //!     __private::assert_arg(&channel); // `Send + 'static`, reported at the parameter
 //!     __private::task(
-//!         __private::Spec {
-//!             name: __private::Name::Marker({ fn here() {} type_name_of_val(&here) }), // its path
-//!             op: None,          // the runtime's default for the executor
-//!             thread_name: None, // the runtime's default: the fn's name
-//!             fn_name: "reply",
+//!         {
+//!             fn here() -> &'static str { type_name_of_val(&here) } // the fn's path, when needed
+//!             static SPEC: __private::Spec = __private::Spec {
+//!                 name: __private::Name::Marker(here),
+//!                 op: None,          // the runtime's default for the executor
+//!                 thread_name: None, // the runtime's default: the fn's name
+//!                 fn_name: "reply",
+//!                 child: false,
+//!             };
+//!             &SPEC // one pointer per call
 //!         },
 //!         async move {
 //!             let channel = channel; // every argument moves into the body
@@ -269,18 +274,23 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// A reference to the fn's [`Spec`], a `static`: a call hands the glue one pointer.
     fn spec(&self) -> TokenStream {
         let private = &self.private;
-        let name = if let Some(name) = &self.plan.name {
-            quote!(#private::Name::Given(#private::std::borrow::Cow::Borrowed(#name)))
+        let here = Ident::new("__traced_spawn_here", Span::mixed_site());
+        let (marker, name) = if let Some(name) = &self.plan.name {
+            (
+                TokenStream::new(),
+                quote!(#private::Name::Given(#private::std::borrow::Cow::Borrowed(#name))),
+            )
         } else {
-            // Named where `Self` and the module path are known: `crate::module::Type::fn`; the
-            // runtime works the path out of the marker's type name when it records something.
-            let here = Ident::new("__traced_spawn_here", Span::mixed_site());
-            quote!(#private::Name::Marker({
-                fn #here() {}
-                ::core::any::type_name_of_val(&#here)
-            }))
+            // Declared where `Self` and the module path are known, so its type name is
+            // `crate::module::Type::fn::__traced_spawn_here`; the runtime works the fn's path out
+            // of it when it records something.
+            (
+                quote!(fn #here() -> &'static str { ::core::any::type_name_of_val(&#here) }),
+                quote!(#private::Name::Marker(#here)),
+            )
         };
         let option = |value: Option<&syn::LitStr>| match value {
             Some(value) => quote!(::core::option::Option::Some(#value)),
@@ -290,15 +300,18 @@ impl<'a> Generator<'a> {
         let thread_name = option(self.plan.thread_name.as_ref());
         let fn_name = self.function.sig.ident.unraw().to_string();
         let child = self.plan.child;
-        quote! {
-            #private::Spec {
+        let spec = Ident::new("__TRACED_SPAWN_SPEC", Span::mixed_site());
+        quote! {{
+            #marker
+            static #spec: #private::Spec = #private::Spec {
                 name: #name,
                 op: #op,
                 thread_name: #thread_name,
                 fn_name: #fn_name,
                 child: #child,
-            }
-        }
+            };
+            &#spec
+        }}
     }
 
     /// `move || -> R { bindings; user statements }` or `async move { bindings; fake return;

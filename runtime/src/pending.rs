@@ -30,9 +30,9 @@ pub(crate) type Label = Cow<'static, str>;
 pub enum Name {
     /// The name itself.
     Given(Cow<'static, str>),
-    /// The `type_name` of a marker fn nested in the annotated fn: the name is that fn's path
-    /// (see [`fn_path`]).
-    Marker(&'static str),
+    /// A marker fn nested in the annotated fn, which returns its own type name: the name is the
+    /// annotated fn's path (see [`fn_path`]).
+    Marker(fn() -> &'static str),
 }
 
 impl Name {
@@ -40,7 +40,7 @@ impl Name {
     pub(crate) fn resolve(self) -> Label {
         match self {
             Name::Given(name) => name,
-            Name::Marker(type_name) => fn_path(type_name),
+            Name::Marker(type_name) => fn_path(type_name()),
         }
     }
 }
@@ -234,7 +234,7 @@ mod tests {
             "app::jobs::reply"
         );
         assert_eq!(
-            Name::Marker("app::reply::__traced_spawn_here").resolve(),
+            Name::Marker(|| "app::reply::__traced_spawn_here").resolve(),
             "app::reply"
         );
     }

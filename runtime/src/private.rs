@@ -32,8 +32,9 @@ pub use crate::Continued;
 #[cfg(feature = "rayon")]
 pub use crate::RayonHandle;
 
-/// What the macro knows about one annotated function. Defaults (op, thread name) are decided by
-/// the runtime, from what is left `None`.
+/// What the macro knows about one annotated function: a `static` of the generated fn, handed to
+/// the glue by reference. Defaults (op, thread name) are decided by the runtime, from what is left
+/// `None`.
 #[derive(Debug, Clone)]
 pub struct Spec {
     /// Transaction name: the `name` option, or a marker for the fn's path.
@@ -51,14 +52,14 @@ pub struct Spec {
 impl Spec {
     /// The continuation of the caller's trace this call hands on, with the executor's default
     /// op: captured here, on the calling thread. Not generic: compiled once, in this crate.
-    fn pending(self, default_op: &'static str) -> Option<Pending> {
+    fn pending(&self, default_op: &'static str) -> Option<Pending> {
         let shape = if self.child {
             Shape::ChildSpan
         } else {
             Shape::Transaction
         };
         let op = Cow::Borrowed(self.op.unwrap_or(default_op));
-        Pending::new(TraceContext::capture(), self.name, op, shape)
+        Pending::new(TraceContext::capture(), self.name.clone(), op, shape)
     }
 }
 
@@ -141,7 +142,7 @@ fn task_parts<Fut, C>(fut: Fut, verdict: C) -> (Fut, C) {
 use task_parts as local_parts;
 
 /// `#[traced_spawn]` on a sync fn: a std thread.
-pub fn thread<F, R, C>(spec: Spec, body: F, verdict: C) -> std::thread::JoinHandle<R>
+pub fn thread<F, R, C>(spec: &'static Spec, body: F, verdict: C) -> std::thread::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
@@ -156,7 +157,11 @@ where
 /// `#[traced_spawn]` on an async fn: a tokio task, spawned now.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub fn task<Fut, C>(spec: Spec, fut: Fut, verdict: C) -> tokio::task::JoinHandle<Fut::Output>
+pub fn task<Fut, C>(
+    spec: &'static Spec,
+    fut: Fut,
+    verdict: C,
+) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
@@ -168,7 +173,7 @@ where
 }
 
 /// `#[traced_spawn(future)]`: the traced future, unspawned.
-pub fn future<Fut, C>(spec: Spec, fut: Fut, verdict: C) -> crate::Continued<Fut, C>
+pub fn future<Fut, C>(spec: &'static Spec, fut: Fut, verdict: C) -> crate::Continued<Fut, C>
 where
     Fut: Future,
     C: FnOnce(&Fut::Output) -> Verdict,
@@ -179,7 +184,7 @@ where
 /// `#[traced_spawn(blocking)]`: tokio's blocking pool.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub fn blocking<F, R, C>(spec: Spec, body: F, verdict: C) -> tokio::task::JoinHandle<R>
+pub fn blocking<F, R, C>(spec: &'static Spec, body: F, verdict: C) -> tokio::task::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
@@ -193,7 +198,11 @@ where
 /// `#[traced_spawn(local)]`: the current `LocalSet`.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub fn local<Fut, C>(spec: Spec, fut: Fut, verdict: C) -> tokio::task::JoinHandle<Fut::Output>
+pub fn local<Fut, C>(
+    spec: &'static Spec,
+    fut: Fut,
+    verdict: C,
+) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut: Future + 'static,
     Fut::Output: 'static,
@@ -206,7 +215,7 @@ where
 
 /// `#[traced_spawn(rayon)]`: rayon's global pool.
 #[cfg(feature = "rayon")]
-pub fn rayon<F, R, C>(spec: Spec, body: F, verdict: C) -> RayonHandle<R>
+pub fn rayon<F, R, C>(spec: &'static Spec, body: F, verdict: C) -> RayonHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
@@ -217,7 +226,12 @@ where
 }
 
 /// `#[traced_spawn(spawner = S)]` on a sync fn.
-pub fn spawner<S, F, R, C>(_: PhantomData<S>, spec: Spec, body: F, verdict: C) -> S::Handle<R>
+pub fn spawner<S, F, R, C>(
+    _: PhantomData<S>,
+    spec: &'static Spec,
+    body: F,
+    verdict: C,
+) -> S::Handle<R>
 where
     S: Spawn,
     F: FnOnce() -> R + Send + 'static,
@@ -231,7 +245,7 @@ where
 /// `#[traced_spawn(spawner = S)]` on an async fn.
 pub fn spawner_task<S, Fut, C>(
     _: PhantomData<S>,
-    spec: Spec,
+    spec: &'static Spec,
     fut: Fut,
     verdict: C,
 ) -> S::Handle<Fut::Output>
@@ -277,7 +291,7 @@ pub use missing::Unavailable as RayonHandle;
 
 /// `#[traced_spawn(rayon)]` without the `rayon` feature: an error that says so.
 #[cfg(not(feature = "rayon"))]
-pub fn rayon<F, R, C>(_: Spec, _: F, _: C) -> RayonHandle<R>
+pub fn rayon<F, R, C>(_: &'static Spec, _: F, _: C) -> RayonHandle<R>
 where
     R: missing::RayonFeature,
 {
@@ -295,7 +309,7 @@ pub mod tokio {
 
 /// `#[traced_spawn]` on an async fn without the `tokio` feature: an error that says so.
 #[cfg(not(feature = "tokio"))]
-pub fn task<Fut: Future, C>(_: Spec, _: Fut, _: C) -> tokio::task::JoinHandle<Fut::Output>
+pub fn task<Fut: Future, C>(_: &'static Spec, _: Fut, _: C) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut::Output: missing::TokioFeature,
 {
@@ -304,7 +318,7 @@ where
 
 /// `#[traced_spawn(blocking)]` without the `tokio` feature: an error that says so.
 #[cfg(not(feature = "tokio"))]
-pub fn blocking<F, R, C>(_: Spec, _: F, _: C) -> tokio::task::JoinHandle<R>
+pub fn blocking<F, R, C>(_: &'static Spec, _: F, _: C) -> tokio::task::JoinHandle<R>
 where
     R: missing::TokioFeature,
 {
@@ -313,7 +327,7 @@ where
 
 /// `#[traced_spawn(local)]` without the `tokio` feature: an error that says so.
 #[cfg(not(feature = "tokio"))]
-pub fn local<Fut: Future, C>(_: Spec, _: Fut, _: C) -> tokio::task::JoinHandle<Fut::Output>
+pub fn local<Fut: Future, C>(_: &'static Spec, _: Fut, _: C) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut::Output: missing::TokioFeature,
 {

@@ -616,10 +616,13 @@ fn sync_fn_expansion() {
     expansion.assert_has("::traced_spawn::__private::assert_arg(&b);");
     expansion.assert_has("::traced_spawn::__private::thread(");
     expansion.assert_has(
-        "::traced_spawn::__private::Spec { name: ::traced_spawn::__private::Name::Marker({ \
-         fn __traced_spawn_here() {} ::core::any::type_name_of_val(&__traced_spawn_here) }), \
+        "::traced_spawn::__private::thread({ fn __traced_spawn_here() -> &'static str { \
+         ::core::any::type_name_of_val(&__traced_spawn_here) } \
+         static __TRACED_SPAWN_SPEC: ::traced_spawn::__private::Spec = \
+         ::traced_spawn::__private::Spec { \
+         name: ::traced_spawn::__private::Name::Marker(__traced_spawn_here), \
          op: ::core::option::Option::None, thread_name: ::core::option::Option::None, \
-         fn_name: \"add\", child: false, }",
+         fn_name: \"add\", child: false, }; &__TRACED_SPAWN_SPEC },",
     );
     expansion.assert_has("move || -> u32 { let a = a; let mut b = b; b += a; b }");
     expansion.assert_has(
