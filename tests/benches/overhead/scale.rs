@@ -213,7 +213,8 @@ pub fn run(smoke: bool) {
         let mut line = format!(
             "| {} | {bytes:.0} | {:+.0} B |",
             v.name,
-            bytes - plain_bytes
+            // Rounded first, so that a fraction of a byte below plain prints as +0, not -0.
+            (bytes - plain_bytes).round() + 0.0
         );
         for (i, samples) in v.rates.iter().enumerate() {
             let rate = median(samples);
