@@ -1,6 +1,6 @@
-//! `--breakdown`: the sentry calls a continuation is made of, each timed alone (interleaved like
-//! the scenarios), under a caller with a client and a sampled active transaction. This is how the
-//! cost of a traced spawn is attributed in BENCHMARKS.md.
+//! `--breakdown`: the sentry calls a continuation is made of (and tokio's runtime lookup), each timed
+//! alone (interleaved like the scenarios), under a caller with a client and a sampled active
+//! transaction. This is how the cost of a traced spawn is attributed in BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::rc::Rc;
@@ -35,6 +35,27 @@ fn timed<T>(
     })
 }
 
+/// tokio's `Handle::try_current()` inside `block_on`, outside any task: the check a tokio spawn
+/// makes there before anything is captured (inside a task, `tokio::task::try_id()` answers), so
+/// that a call outside a runtime panics with the fix.
+fn runtime_lookup() -> Variant {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    Variant::new(
+        "tokio: Handle::try_current() in block_on (the runtime check outside a task)",
+        move |n| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..n {
+                    assert!(black_box(tokio::runtime::Handle::try_current()).is_ok());
+                }
+                (start.elapsed(), (0..n as u64).sum())
+            })
+        },
+    )
+}
+
 pub fn variants() -> (Vec<Variant>, Vec<Rc<Caller>>) {
     let sampled = Rc::new(Caller::new(Sampling::Sampled, false));
     let unsampled = Rc::new(Caller::new(Sampling::UnsampledParent, false));
@@ -56,6 +77,7 @@ pub fn variants() -> (Vec<Variant>, Vec<Rc<Caller>>) {
             &no_client,
             crate::client_check,
         ),
+        runtime_lookup(),
         timed("span.is_sampled() (the sampling decision)", &sampled, {
             let span = parent();
             move || crate::sampling_decision(&span)
