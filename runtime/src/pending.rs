@@ -31,7 +31,7 @@ pub enum Name {
     /// The name itself.
     Given(Cow<'static, str>),
     /// A marker fn nested in the annotated fn, which returns its own type name: the name is the
-    /// annotated fn's path (see [`fn_path`]).
+    /// annotated fn's path, type arguments left out.
     Marker(fn() -> &'static str),
 }
 
