@@ -150,12 +150,19 @@ impl Waiting {
         let Some(parts) = self.parts.take() else {
             unreachable!("a Waiting is started once: `start` takes it by value")
         };
+        (*parts).start()
+    }
+}
+
+impl Parts {
+    /// Starts the continuation these parts describe, on the current thread.
+    fn start(self) -> Continuation {
         let Parts {
             ctx,
             name,
             op,
             shape,
-        } = *parts;
+        } = self;
         Continuation::start(ctx, &name.resolve(), &op, shape)
     }
 }
@@ -171,13 +178,7 @@ impl Drop for Waiting {
             return;
         }
         // Dropped before it ran: start and drop, which finishes it as `cancelled`.
-        let Parts {
-            ctx,
-            name,
-            op,
-            shape,
-        } = *parts;
-        drop(Continuation::start(ctx, &name.resolve(), &op, shape));
+        drop((*parts).start());
     }
 }
 
