@@ -142,9 +142,13 @@ where
 #[cfg(feature = "tokio")]
 #[derive(Clone, Copy)]
 pub(crate) enum Caller {
-    /// A `#[traced_spawn]` fn, by its name.
+    /// A `#[traced_spawn]` async fn, by its name: it spawns a task.
     Function(&'static str),
+    /// A `#[traced_spawn(blocking)]` fn, by its name: it spawns on the blocking pool.
+    BlockingFunction(&'static str),
     /// A [`Builder`] method, by its name.
+    ///
+    /// [`Builder`]: crate::Builder
     Builder(&'static str),
 }
 
@@ -153,24 +157,52 @@ impl Caller {
     /// `fetch(..)` or `Builder::spawn_task(..)`: how the call is written.
     fn call(self) -> String {
         match self {
-            Caller::Function(name) => format!("{name}(..)"),
+            Caller::Function(name) | Caller::BlockingFunction(name) => format!("{name}(..)"),
             Caller::Builder(method) => format!("Builder::{method}(..)"),
         }
+    }
+
+    /// What to write instead of the call outside a runtime. A future is awaited where it is
+    /// spawned, so the advice for a task is `block_on` with the call inside it; a sync fn is
+    /// called from sync code, where the advice is to enter the runtime, or not to need one.
+    fn advice(self) -> String {
+        let call = self.call();
+        let on_a_thread = match self {
+            Caller::BlockingFunction(_) => {
+                "drop `blocking` from `#[traced_spawn(blocking)]` to run it on a std thread of its \
+                 own"
+            }
+            Caller::Builder("spawn_blocking") => {
+                "use `Builder::spawn_thread(..)` to run it on a std thread of its own"
+            }
+            Caller::Function(_) | Caller::Builder(_) => {
+                return format!(
+                    "it spawns a tokio task at the call. Call it from code running on the \
+                     runtime: `rt.block_on(async {{ {call}.await }})`, not \
+                     `rt.block_on({call})`, whose argument is evaluated before `block_on` enters \
+                     the runtime"
+                );
+            }
+        };
+        format!(
+            "it spawns on the runtime's blocking pool (`spawn_blocking`) at the call. Call it \
+             where a runtime is entered: after `let _guard = handle.enter();` with the runtime's \
+             `Handle` (`rt.handle()`), or in code run by `rt.block_on(..)` or a task; or \
+             {on_a_thread}"
+        )
     }
 }
 
 /// Panics at the caller's line, before anything is captured, when there is no tokio runtime to
-/// spawn on; otherwise the runtime to spawn on.
+/// spawn on, with advice that fits the call (see [`Caller`]); otherwise the runtime to spawn on.
 #[cfg(feature = "tokio")]
 #[track_caller]
 pub(crate) fn require_runtime(caller: Caller) -> Runtime {
     let Some(runtime) = Runtime::here() else {
-        let call = caller.call();
         panic!(
-            "`{call}` was called outside a tokio runtime, but it spawns a tokio task at the call. \
-             Call it from code running on the runtime: `rt.block_on(async {{ {call}.await }})`, \
-             not `rt.block_on({call})`, whose argument is evaluated before `block_on` enters the \
-             runtime"
+            "`{}` was called outside a tokio runtime, but {}",
+            caller.call(),
+            caller.advice()
         );
     };
     runtime

@@ -99,16 +99,89 @@ fn async_fn_called_before_block_on_panics_at_the_callers_line_and_sends_nothing(
     );
 }
 
+/// A sync `blocking` fn is called from plain code, where `block_on(async { .. })` is no answer: the
+/// advice is to enter a runtime, or to let the fn run on a std thread of its own.
 #[test]
-fn blocking_fn_outside_a_runtime_panics_at_the_callers_line() {
+fn blocking_fn_outside_a_runtime_panics_at_the_callers_line_with_advice_for_sync_code() {
+    let _serial = one_at_a_time();
+    let (mut seen, mut expected_line) = (None, 0);
+    let captured = capture(sampled(), || {
+        in_request("request", |_| {
+            seen = Some(panic_of(|| {
+                expected_line = line!() + 1;
+                let _handle = query(1);
+            }));
+        });
+    });
+    let (message, line) = seen.unwrap();
+    assert_eq!(line, expected_line, "{message}");
+    assert!(message.contains("`query(..)`"), "names the fn: {message}");
+    assert!(message.contains("outside a tokio runtime"), "{message}");
+    assert!(
+        message.contains("blocking pool"),
+        "says what it spawns: {message}"
+    );
+    assert!(
+        message.contains("let _guard = handle.enter();"),
+        "says how to enter a runtime: {message}"
+    );
+    assert!(
+        message.contains("drop `blocking`"),
+        "offers the std thread executor: {message}"
+    );
+    assert!(
+        !message.contains(".await"),
+        "no advice written for an async fn: {message}"
+    );
+    assert_eq!(
+        captured.transactions().len(),
+        1,
+        "only the request, no continuation for work that never started"
+    );
+}
+
+#[test]
+fn builder_spawn_blocking_outside_a_runtime_panics_with_advice_for_sync_code() {
     let _serial = one_at_a_time();
     let mut expected_line = 0;
     let (message, line) = panic_of(|| {
         expected_line = line!() + 1;
-        let _handle = query(1);
+        let _handle = traced_spawn::Builder::new("db::query").spawn_blocking(|| 1);
     });
     assert_eq!(line, expected_line, "{message}");
+    assert!(
+        message.contains("`Builder::spawn_blocking(..)`"),
+        "names the call: {message}"
+    );
     assert!(message.contains("outside a tokio runtime"), "{message}");
+    assert!(
+        message.contains("let _guard = handle.enter();"),
+        "says how to enter a runtime: {message}"
+    );
+    assert!(
+        message.contains("Builder::spawn_thread"),
+        "offers the std thread executor: {message}"
+    );
+    assert!(
+        !message.contains(".await"),
+        "no advice written for an async fn: {message}"
+    );
+}
+
+/// `Builder::spawn_task` keeps the advice for a future: await the call inside `block_on`.
+#[test]
+fn builder_spawn_task_outside_a_runtime_panics_with_the_block_on_advice() {
+    let _serial = one_at_a_time();
+    let mut expected_line = 0;
+    let (message, line) = panic_of(|| {
+        expected_line = line!() + 1;
+        let _handle = traced_spawn::Builder::new("fetch").spawn_task(async { 1 });
+    });
+    assert_eq!(line, expected_line, "{message}");
+    assert!(
+        message.contains("rt.block_on(async { Builder::spawn_task(..).await })"),
+        "{message}"
+    );
 }
 
 #[test]
