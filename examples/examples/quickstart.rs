@@ -104,12 +104,13 @@ async fn main() -> ExitCode {
         started.elapsed().as_secs_f64() * 1000.0
     );
 
-    // Only so the example can print the finished trace: wait for the offloaded work. (Joining a
-    // std thread blocks, so do it off the async runtime.)
-    let reply = tokio::task::spawn_blocking(move || offloaded.reply.join())
-        .await
-        .expect("join task")
-        .expect("reply thread panicked");
+    // The last thing `main` does, in every app: wait until the offloaded work has finished and
+    // been sent, before the client closes (here, so the example can print the finished trace).
+    if !traced_spawn::flush(Duration::from_secs(10)).await {
+        eprintln!("error: the offloaded work did not finish within 10 s");
+        return ExitCode::FAILURE;
+    }
+    let reply = offloaded.reply.join().expect("reply thread panicked");
     let typing = offloaded.typing.await.expect("typing task panicked");
     match (&reply, &typing) {
         (Ok(answer), Ok(())) => println!("posted: {answer}\n"),

@@ -255,6 +255,8 @@ async fn main() -> ExitCode {
     };
     let _ = stop.send(());
     let _ = server.await;
+    // Replies still being generated finish and are sent before the client closes.
+    traced_spawn::flush(Duration::from_secs(5)).await;
     code
 }
 
@@ -314,17 +316,10 @@ async fn demo(
         }
     }
 
-    // The continuation finishes right after chat.update answered: wait until it has arrived.
-    let arrived = tokio::task::block_in_place(|| {
-        reporter.wait_until(Duration::from_secs(5), |traces| {
-            traces
-                .iter()
-                .flat_map(|trace| trace.nodes())
-                .any(|node| node.is_continuation())
-        })
-    });
-    if !arrived {
-        eprintln!("error: the continuation transaction did not arrive within 5 s");
+    // The continuation finishes right after chat.update answered: wait until it has finished
+    // and been sent.
+    if !traced_spawn::flush(Duration::from_secs(5)).await {
+        eprintln!("error: the continuation did not finish within 5 s");
     }
     let traces = tokio::task::block_in_place(|| reporter.print_trees());
     if traces.iter().any(|trace| trace.trace_id != upstream_trace) {

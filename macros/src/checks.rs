@@ -226,6 +226,11 @@ pub(crate) fn strip_parens(ty: &Type) -> &Type {
     }
 }
 
+/// Whether the written output has `impl Trait` in it.
+pub(crate) fn contains_impl_trait_output(output: &ReturnType) -> bool {
+    matches!(output, ReturnType::Type(_, ty) if contains_impl_trait(ty))
+}
+
 /// Whether `impl Trait` appears anywhere in the type (it cannot be written inside the body).
 pub(crate) fn contains_impl_trait(ty: &Type) -> bool {
     // A token scan is enough: `impl` is a keyword and only means `impl Trait` in a type.
@@ -264,6 +269,114 @@ pub(crate) fn attributes(attrs: &mut Vec<Attribute>, errors: &mut Errors) {
         }
         true
     });
+}
+
+/// `dyn Error` (and the other std traits without a `Send` supertrait) in the output of a fn
+/// whose output comes back from another thread or task, written without `+ Send`: it can never
+/// be `Send`, and rustc would say so inside the glue. Reported at the trait object, with the fix.
+pub(crate) fn non_send_output(output: &ReturnType, errors: &mut Errors) -> bool {
+    struct Objects<'a>(Vec<&'a syn::TypeTraitObject>);
+    impl<'a> Visit<'a> for Objects<'a> {
+        fn visit_type_trait_object(&mut self, object: &'a syn::TypeTraitObject) {
+            self.0.push(object);
+            visit::visit_type_trait_object(self, object);
+        }
+    }
+    /// std traits that are not `Send` themselves, by their last path segment.
+    const NOT_SEND: &[&str] = &[
+        "Error", "Any", "Debug", "Display", "Fn", "FnMut", "FnOnce", "Future", "Iterator",
+    ];
+    let ReturnType::Type(_, ty) = output else {
+        return false;
+    };
+    let mut objects = Objects(Vec::new());
+    objects.visit_type(ty);
+    let mut found = false;
+    for object in objects.0 {
+        let traits: Vec<&syn::Path> = object
+            .bounds
+            .iter()
+            .filter_map(|bound| match bound {
+                syn::TypeParamBound::Trait(bound) => Some(&bound.path),
+                _ => None,
+            })
+            .collect();
+        let is = |name: &str| {
+            traits
+                .iter()
+                .any(|path| path.segments.last().is_some_and(|last| last.ident == name))
+        };
+        let Some(first) = traits.first().and_then(|path| path.segments.last()) else {
+            continue;
+        };
+        if is("Send") || !NOT_SEND.iter().any(|name| first.ident == name) {
+            continue;
+        }
+        let fix = if is("Sync") {
+            "+ Send"
+        } else {
+            "+ Send + Sync"
+        };
+        errors.push(syn::Error::new_spanned(
+            object,
+            format!(
+                "`{}` is not `Send`, but the output of this fn comes back from another thread \
+                 or task: add `{fix}` (`Box<dyn std::error::Error {fix}>` takes every error \
+                 `?` converts, as `anyhow::Error` does)",
+                object
+                    .to_token_stream()
+                    .to_string()
+                    .replace(" :: ", "::")
+                    .replace(":: ", "::")
+            ),
+        ));
+        found = true;
+    }
+    found
+}
+
+/// A test or the program's entry point: `#[test]`, `#[tokio::test]` (in either order: below
+/// `#[test]` the fn carries rustc's test marker, below `#[tokio::test]` its `#[test]`),
+/// `#[tokio::main]` above the fn, or `fn main` (what `#[tokio::main]` leaves when it is above).
+/// Their harness calls the fn as written, so it cannot return a handle.
+pub(crate) fn entry_point(attrs: &[Attribute], sig: &Signature) -> Option<syn::Error> {
+    const TRACE_INSIDE: &str = "put the work in a `#[traced_spawn]` fn of its own and call it \
+                                from here, joining or awaiting its handle";
+    for attr in attrs {
+        let path = attr.path();
+        let Some(last) = path.segments.last().map(|segment| &segment.ident) else {
+            continue;
+        };
+        if last == "test" || last == "rustc_test_marker" {
+            return Some(syn::Error::new_spanned(
+                attr,
+                format!(
+                    "#[traced_spawn] cannot go on a test: the test harness calls the fn as \
+                     written and expects it to run the test, but the rewritten fn only spawns \
+                     its body and returns a handle; {TRACE_INSIDE}"
+                ),
+            ));
+        }
+        if last == "main" && path.segments.len() > 1 {
+            return Some(syn::Error::new_spanned(
+                attr,
+                format!(
+                    "#[traced_spawn] cannot go on the program's entry point: `main` must run \
+                     the program, not return a handle to it; {TRACE_INSIDE}"
+                ),
+            ));
+        }
+    }
+    let entry = sig.ident == "main" && sig.inputs.is_empty() && sig.generics.params.is_empty();
+    entry.then(|| {
+        syn::Error::new_spanned(
+            &sig.ident,
+            format!(
+                "#[traced_spawn] cannot go on `main`, the program's entry point: it must run the \
+                 program, not return a handle to it; {TRACE_INSIDE}"
+            ),
+        )
+    })
 }
 
 /// A method already rewritten by `#[async_trait]` (its signature carries `'async_trait`): it

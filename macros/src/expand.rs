@@ -33,8 +33,10 @@
 //!         },
 //!         async move {
 //!             let channel = channel; // every argument moves into the body
-//!             if let Some(ret) = None::<Result<(), BotError>> { return ret; } // fixes the output type
-//!             post(&channel).await
+//!             async move { // the user's statements: tail temporaries drop before the arguments
+//!                 if let Some(ret) = None::<Result<(), BotError>> { return ret; } // the output type
+//!                 post(&channel).await
+//!             }.await
 //!         },
 //!         |output: &Result<(), BotError>| (&&&&&__private::Probe(output)).__traced_spawn_verdict(true),
 //!     )
@@ -51,6 +53,7 @@ use crate::args;
 use crate::checks::{self, Rewrite};
 use crate::errors::Errors;
 use crate::item::{self, TracedFn};
+use crate::krate;
 use crate::params::{self, Params};
 use crate::plan::{self, Executor, Plan};
 
@@ -58,7 +61,7 @@ use crate::plan::{self, Executor, Plan};
 /// with the signature the call sites expect (or the item as written), followed by the errors.
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let args = args::parse(attr, &mut errors);
+    let mut args = args::parse(attr, &mut errors);
     let mut function = match item::parse(item.clone()) {
         Ok(function) => function,
         Err(error) => {
@@ -66,15 +69,36 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item #errors);
         }
     };
-    if let Some(error) = checks::async_trait_method(&function.sig) {
+    // Items the attribute cannot be on: the item stays as written (its other attributes still
+    // expand as they would) and the one error says what to do.
+    if let Some(error) = checks::async_trait_method(&function.sig)
+        .or_else(|| checks::entry_point(&function.attrs, &function.sig))
+    {
         errors.push(error);
         return quote!(#item #errors);
     }
+    let krate = match krate::path(args.krate.take()) {
+        Ok(krate) => krate,
+        Err(error) => {
+            errors.push(error);
+            return quote!(#item #errors);
+        }
+    };
     checks::attributes(&mut function.attrs, &mut errors);
     let plan = plan::plan(args, &function.sig, &mut errors);
-    let function = match checks::signature(&function.sig, &mut errors) {
-        Rewrite::Full => Generator::new(&function, &plan).spawning_fn(),
-        Rewrite::Stub => Generator::new(&function, &plan).stub_fn(),
+    let mut rewrite = checks::signature(&function.sig, &mut errors);
+    if plan.executor.sends_output() && checks::non_send_output(&function.sig.output, &mut errors) {
+        rewrite = match rewrite {
+            Rewrite::Full if !checks::contains_impl_trait_output(&function.sig.output) => {
+                Rewrite::Stub
+            }
+            Rewrite::Full | Rewrite::Keep => Rewrite::Keep,
+            Rewrite::Stub => Rewrite::Stub,
+        };
+    }
+    let function = match rewrite {
+        Rewrite::Full => Generator::new(&function, &plan, &krate).spawning_fn(),
+        Rewrite::Stub => Generator::new(&function, &plan, &krate).stub_fn(),
         Rewrite::Keep => item,
     };
     quote!(#function #errors)
@@ -96,8 +120,7 @@ struct Generator<'a> {
 }
 
 impl<'a> Generator<'a> {
-    fn new(function: &'a TracedFn, plan: &'a Plan) -> Self {
-        let krate = &plan.krate;
+    fn new(function: &'a TracedFn, plan: &'a Plan, krate: &TokenStream) -> Self {
         let private = quote!(#krate::__private);
         // A local task, or a future the caller spawns where it wants, need not be `Send`.
         let check = if let Executor::Local | Executor::Future = plan.executor {
@@ -274,14 +297,23 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// A reference to the fn's [`Spec`], a `static`: a call hands the glue one pointer.
+    /// A reference to the fn's [`Spec`], a `static` (a call hands the glue one pointer), or, for a
+    /// method named after its path, a spec built at the call.
     fn spec(&self) -> TokenStream {
         let private = &self.private;
         let here = Ident::new("__traced_spawn_here", Span::mixed_site());
+        let has_receiver = self.function.sig.receiver().is_some();
         let (marker, name) = if let Some(name) = &self.plan.name {
             (
                 TokenStream::new(),
                 quote!(#private::Name::Given(#private::std::borrow::Cow::Borrowed(#name))),
+            )
+        } else if has_receiver {
+            // A method: `Self` names the implementing type of a trait's default method. A
+            // `static` cannot use `Self`, so this spec is built at the call.
+            (
+                quote!(fn #here() -> &'static str { ::core::any::type_name_of_val(&#here) }),
+                quote!(#private::Name::Method(#here, ::core::any::type_name::<Self>)),
             )
         } else {
             // Declared where `Self` and the module path are known, so its type name is
@@ -300,28 +332,50 @@ impl<'a> Generator<'a> {
         let thread_name = option(self.plan.thread_name.as_ref());
         let fn_name = self.function.sig.ident.unraw().to_string();
         let child = self.plan.child;
+        let fields = quote! {
+            name: #name,
+            op: #op,
+            thread_name: #thread_name,
+            fn_name: #fn_name,
+            child: #child,
+        };
+        if has_receiver && self.plan.name.is_none() {
+            return quote! {{
+                #marker
+                &#private::Spec { #fields }
+            }};
+        }
         let spec = Ident::new("__TRACED_SPAWN_SPEC", Span::mixed_site());
         quote! {{
             #marker
-            static #spec: #private::Spec = #private::Spec {
-                name: #name,
-                op: #op,
-                thread_name: #thread_name,
-                fn_name: #fn_name,
-                child: #child,
-            };
+            static #spec: #private::Spec = #private::Spec { #fields };
             &#spec
         }}
     }
 
-    /// `move || -> R { bindings; user statements }` or `async move { bindings; fake return;
-    /// user statements }`, inside the user's own braces: a nested block would trip
-    /// `unused_braces` on a one-expression body.
+    /// `move || -> R { bindings; (move || -> R { user statements })() }` or `async move {
+    /// bindings; async move { fake return; user statements }.await }`, inside the user's own
+    /// braces.
+    ///
+    /// The user's statements are the body of a closure (or async block) of their own, called
+    /// below the bindings: the temporaries of its tail expression (`db.lock().unwrap().len()`)
+    /// are dropped when it returns, before the arguments it captured, as they are dropped
+    /// before the parameters of an unannotated fn (in edition 2021 a block's tail temporaries
+    /// outlive the block's locals, so a block of bindings and statements would not compile).
+    /// Nothing of the glue is evaluated after the user's statements, so a body that never
+    /// returns trips no `unreachable_code`; `return` and `?` leave the user's statements as they
+    /// leave an unannotated fn's body.
     fn body(&self) -> TokenStream {
         let bindings = &self.params.bindings;
         let body = &self.function.body;
-        let statements = &body.statements;
         let ret = &self.ret;
+        let statements = &body.statements;
+        let glue = Span::mixed_site();
+        let user_block = |prelude: TokenStream| {
+            let mut block = Group::new(Delimiter::Brace, quote!(#prelude #statements));
+            block.set_span(glue.located_at(body.brace.span.join()));
+            block
+        };
         let mut braced = TokenStream::new();
         if self.is_async() {
             // An async block cannot declare its output type; this never-taken return fixes it
@@ -339,8 +393,10 @@ impl<'a> Generator<'a> {
                     }
                 }
             };
+            let user = user_block(fake_return);
+            let inner = quote_spanned!(glue=> async move #user.await);
             body.brace.surround(&mut braced, |tokens| {
-                tokens.extend(quote!(#(#bindings)* #fake_return #statements));
+                tokens.extend(quote!(#(#bindings)* #inner));
             });
             quote!(async move #braced)
         } else {
@@ -349,8 +405,10 @@ impl<'a> Generator<'a> {
             } else {
                 quote!(-> #ret)
             };
+            let user = user_block(TokenStream::new());
+            let inner = quote_spanned!(glue=> (move || #output #user)());
             body.brace.surround(&mut braced, |tokens| {
-                tokens.extend(quote!(#(#bindings)* #statements));
+                tokens.extend(quote!(#(#bindings)* #inner));
             });
             quote!(move || #output #braced)
         }

@@ -12,6 +12,7 @@ mod checks;
 mod errors;
 mod expand;
 mod item;
+mod krate;
 mod params;
 mod plan;
 

@@ -3,8 +3,7 @@
 //! Defaults that do not depend on the syntax (the op of each executor, the thread name) are the
 //! runtime's: an option left unset is passed on as `None`.
 
-use proc_macro2::TokenStream;
-use quote::{quote, ToTokens as _};
+use quote::ToTokens as _;
 use syn::{LitStr, ReturnType, Signature, Type};
 
 use crate::args::{Args, ExecutorOption};
@@ -26,6 +25,12 @@ pub(crate) enum Executor {
 }
 
 impl Executor {
+    /// Whether the output is sent back from another thread (`local` and `future` keep it on
+    /// the caller's).
+    pub(crate) fn sends_output(&self) -> bool {
+        !matches!(self, Executor::Local | Executor::Future)
+    }
+
     /// Whether the executor is tokio's, which needs a runtime at the call.
     pub(crate) fn is_tokio(&self) -> bool {
         matches!(self, Executor::Task | Executor::Blocking | Executor::Local)
@@ -41,7 +46,6 @@ pub(crate) struct Plan {
     pub(crate) op: Option<LitStr>,
     /// Only for [`Executor::Thread`]; `None`: the fn's name, decided by the runtime.
     pub(crate) thread_name: Option<LitStr>,
-    pub(crate) krate: TokenStream,
     pub(crate) capture_err: bool,
     /// The `child` option: a child span of the caller's span, not a transaction.
     pub(crate) child: bool,
@@ -139,15 +143,11 @@ pub(crate) fn plan(args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
         },
         None => false,
     };
-    let krate = args
-        .krate
-        .map_or_else(|| quote!(::traced_spawn), |path| path.to_token_stream());
     Plan {
         executor,
         name: args.name,
         op: args.op,
         thread_name,
-        krate,
         capture_err,
         child,
     }

@@ -8,6 +8,7 @@ use sentry::protocol::{SpanStatus, Value};
 use sentry::{Hub, TracesSamplingStrategy, Transaction, TransactionContext, TransactionOrSpan};
 
 use crate::context::{Anchor, Parent, TraceContext};
+use crate::flush::InFlight;
 use crate::propagation::{self, Remote};
 use crate::verdict::Verdict;
 
@@ -112,6 +113,8 @@ pub(crate) struct Continuation {
     hub: Arc<Hub>,
     /// The continuation transaction, or the child span of a [`Shape::ChildSpan`] continuation.
     recording: Option<TransactionOrSpan>,
+    /// Counted until finished or dropped (declared last: dropped after the transaction is sent).
+    _in_flight: InFlight,
 }
 
 /// What a continuation records.
@@ -155,7 +158,11 @@ impl Continuation {
         if let Some(recording) = &recording {
             record(recording, captured_at);
         }
-        Continuation { hub, recording }
+        Continuation {
+            hub,
+            recording,
+            _in_flight: InFlight::new(),
+        }
     }
 
     /// The continuation of an [unrecorded](TraceContext::unrecorded) context: the fork only.
@@ -171,6 +178,7 @@ impl Continuation {
         Continuation {
             hub,
             recording: None,
+            _in_flight: InFlight::new(),
         }
     }
 

@@ -27,6 +27,12 @@
 //!
 #![doc = include_str!("docs/traced_spawn.md")]
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, nightly rustdoc): each feature-gated item is marked with the feature it
+// needs, from its `#[cfg]`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// `#[traced_spawn]` inside this crate names it as its users do.
+extern crate self as traced_spawn;
 
 mod builder;
 /// Local viewing, for development (feature `console`): traces printed as trees with a time
@@ -36,6 +42,7 @@ pub mod console;
 mod context;
 mod continuation;
 mod executors;
+mod flush;
 mod future;
 mod pending;
 mod propagation;
@@ -52,6 +59,7 @@ pub mod __private;
 pub use builder::{Builder, OP_BLOCKING, OP_LOCAL, OP_RAYON, OP_TASK, OP_THREAD};
 pub use context::TraceContext;
 pub use continuation::{ORIGIN, QUEUE_DELAY_KEY, THREAD_ID_KEY, THREAD_NAME_KEY};
+pub use flush::{flush, flush_blocking, Flush};
 pub use future::Continued;
 #[cfg(feature = "stream")]
 pub use future::ContinuedStream;
@@ -65,3 +73,25 @@ pub use verdict::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure, Verdict};
 
 #[doc(inline)]
 pub use traced_spawn_macros::traced_spawn;
+
+/// The `sentry` crate this crate is built with (0.49).
+///
+/// An application must use the same minor version of `sentry` as this crate: two minor versions
+/// are two crates with a hub each, so a client bound with one is invisible to the other, and
+/// nothing is traced (no error, no warning). Depend on `sentry = "0.49"` (cargo then builds one
+/// `sentry`), or use this re-export instead of a `sentry` dependency of your own:
+///
+/// ```
+/// use traced_spawn::sentry;
+///
+/// let _guard = sentry::init(
+///     sentry::ClientOptions::new()
+///         .dsn("https://public@o1.ingest.sentry.io/1")
+///         .traces_sample_rate(1.0),
+/// );
+/// assert!(sentry::Hub::current().client().is_some());
+/// ```
+///
+/// `cargo tree -i sentry` lists one version when they match; two lines with different minor
+/// versions are the two-hubs case.
+pub use sentry;

@@ -19,6 +19,7 @@ use sentry::Hub;
 
 use crate::context::TraceContext;
 use crate::continuation::{Continuation, Ending, Shape};
+use crate::flush::InFlight;
 use crate::verdict::Classifier;
 
 /// A transaction name or op.
@@ -33,6 +34,9 @@ pub enum Name {
     /// A marker fn nested in the annotated fn, which returns its own type name: the name is the
     /// annotated fn's path, type arguments left out.
     Marker(fn() -> &'static str),
+    /// A method's marker fn and `type_name::<Self>`: a trait's default method is named after the
+    /// implementing type, `<app::Worker as app::Job>::run`, not `app::Job::run` for every type.
+    Method(fn() -> &'static str, fn() -> &'static str),
 }
 
 impl Name {
@@ -41,7 +45,23 @@ impl Name {
         match self {
             Name::Given(name) => name,
             Name::Marker(type_name) => fn_path(type_name()),
+            Name::Method(type_name, self_type) => method_path(fn_path(type_name()), self_type()),
         }
+    }
+}
+
+/// A method's path: in a trait's default method (`app::Job::run`, whose parent is not the
+/// implementing type), the implementing type is named as in a trait impl's own path.
+fn method_path(path: Label, self_type: &'static str) -> Label {
+    if path.starts_with('<') {
+        return path;
+    }
+    let self_type = without_type_arguments(self_type);
+    match path.rsplit_once("::") {
+        Some((parent, method)) if parent != self_type => {
+            Cow::Owned(format!("<{self_type} as {parent}>::{method}"))
+        }
+        _ => path,
     }
 }
 
@@ -57,6 +77,12 @@ pub(crate) fn fn_path(type_name: &'static str) -> Label {
             .rsplit_once("::")
             .map_or(type_name, |(path, _)| path)
     });
+    without_type_arguments(path)
+}
+
+/// A path without the type arguments of its segments: `app::Worker<_>::run` becomes
+/// `app::Worker::run`; a qualified path (`<T as Trait>::f`) keeps its angle brackets.
+fn without_type_arguments(path: &'static str) -> Label {
     if !path.contains('<') {
         return Cow::Borrowed(path);
     }
@@ -99,6 +125,8 @@ struct Parts {
     name: Name,
     op: Label,
     shape: Shape,
+    /// Counted from the spawning call: work waiting in a queue is in flight too.
+    in_flight: InFlight,
 }
 
 impl Pending {
@@ -117,6 +145,7 @@ impl Pending {
                 name,
                 op,
                 shape,
+                in_flight: InFlight::new(),
             })),
         }))
     }
@@ -162,8 +191,12 @@ impl Parts {
             name,
             op,
             shape,
+            in_flight,
         } = self;
-        Continuation::start(ctx, &name.resolve(), &op, shape)
+        let continuation = Continuation::start(ctx, &name.resolve(), &op, shape);
+        // Counted by the continuation now, so the count never passes zero in between.
+        drop(in_flight);
+        continuation
     }
 }
 
@@ -254,6 +287,39 @@ mod tests {
         assert_eq!(
             fn_path("<app::Worker as app::Job>::run::__traced_spawn_here"),
             "<app::Worker as app::Job>::run"
+        );
+    }
+
+    #[test]
+    fn a_default_method_is_named_after_the_implementing_type() {
+        let name = |marker, self_type| Name::Method(marker, self_type).resolve();
+        // A trait's default method.
+        assert_eq!(
+            name(|| "app::Job::run::__traced_spawn_here", || "app::Worker"),
+            "<app::Worker as app::Job>::run"
+        );
+        assert_eq!(
+            name(|| "app::Job::run::__traced_spawn_here", || "app::Pool<u8>"),
+            "<app::Pool as app::Job>::run"
+        );
+        // An inherent method, generic or not, and a trait impl's own method keep their path.
+        assert_eq!(
+            name(|| "app::Worker::run::__traced_spawn_here", || "app::Worker"),
+            "app::Worker::run"
+        );
+        assert_eq!(
+            name(
+                || "app::Pool<_>::run::__traced_spawn_here",
+                || "app::Pool<alloc::vec::Vec<u8>>"
+            ),
+            "app::Pool::run"
+        );
+        assert_eq!(
+            name(
+                || "<app::Worker as app::Job>::own::__traced_spawn_here",
+                || "app::Worker"
+            ),
+            "<app::Worker as app::Job>::own"
         );
     }
 

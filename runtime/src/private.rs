@@ -142,7 +142,7 @@ fn task_parts<Fut, C>(fut: Fut, verdict: C) -> (Fut, C) {
 use task_parts as local_parts;
 
 /// `#[traced_spawn]` on a sync fn: a std thread.
-pub fn thread<F, R, C>(spec: &'static Spec, body: F, verdict: C) -> std::thread::JoinHandle<R>
+pub fn thread<F, R, C>(spec: &Spec, body: F, verdict: C) -> std::thread::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
@@ -157,11 +157,7 @@ where
 /// `#[traced_spawn]` on an async fn: a tokio task, spawned now.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub fn task<Fut, C>(
-    spec: &'static Spec,
-    fut: Fut,
-    verdict: C,
-) -> tokio::task::JoinHandle<Fut::Output>
+pub fn task<Fut, C>(spec: &Spec, fut: Fut, verdict: C) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
@@ -173,7 +169,7 @@ where
 }
 
 /// `#[traced_spawn(future)]`: the traced future, unspawned.
-pub fn future<Fut, C>(spec: &'static Spec, fut: Fut, verdict: C) -> crate::Continued<Fut, C>
+pub fn future<Fut, C>(spec: &Spec, fut: Fut, verdict: C) -> crate::Continued<Fut, C>
 where
     Fut: Future,
     C: FnOnce(&Fut::Output) -> Verdict,
@@ -184,13 +180,13 @@ where
 /// `#[traced_spawn(blocking)]`: tokio's blocking pool.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub fn blocking<F, R, C>(spec: &'static Spec, body: F, verdict: C) -> tokio::task::JoinHandle<R>
+pub fn blocking<F, R, C>(spec: &Spec, body: F, verdict: C) -> tokio::task::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
     C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    let runtime = require_runtime(Caller::Function(spec.fn_name));
+    let runtime = require_runtime(Caller::BlockingFunction(spec.fn_name));
     let (body, verdict) = job(body, verdict);
     executors::blocking(&runtime, spec.pending(OP_BLOCKING), verdict, body)
 }
@@ -198,11 +194,7 @@ where
 /// `#[traced_spawn(local)]`: the current `LocalSet`.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub fn local<Fut, C>(
-    spec: &'static Spec,
-    fut: Fut,
-    verdict: C,
-) -> tokio::task::JoinHandle<Fut::Output>
+pub fn local<Fut, C>(spec: &Spec, fut: Fut, verdict: C) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut: Future + 'static,
     Fut::Output: 'static,
@@ -215,7 +207,7 @@ where
 
 /// `#[traced_spawn(rayon)]`: rayon's global pool.
 #[cfg(feature = "rayon")]
-pub fn rayon<F, R, C>(spec: &'static Spec, body: F, verdict: C) -> RayonHandle<R>
+pub fn rayon<F, R, C>(spec: &Spec, body: F, verdict: C) -> RayonHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
@@ -226,12 +218,7 @@ where
 }
 
 /// `#[traced_spawn(spawner = S)]` on a sync fn.
-pub fn spawner<S, F, R, C>(
-    _: PhantomData<S>,
-    spec: &'static Spec,
-    body: F,
-    verdict: C,
-) -> S::Handle<R>
+pub fn spawner<S, F, R, C>(_: PhantomData<S>, spec: &Spec, body: F, verdict: C) -> S::Handle<R>
 where
     S: Spawn,
     F: FnOnce() -> R + Send + 'static,
@@ -245,7 +232,7 @@ where
 /// `#[traced_spawn(spawner = S)]` on an async fn.
 pub fn spawner_task<S, Fut, C>(
     _: PhantomData<S>,
-    spec: &'static Spec,
+    spec: &Spec,
     fut: Fut,
     verdict: C,
 ) -> S::Handle<Fut::Output>
@@ -291,7 +278,7 @@ pub use missing::Unavailable as RayonHandle;
 
 /// `#[traced_spawn(rayon)]` without the `rayon` feature: an error that says so.
 #[cfg(not(feature = "rayon"))]
-pub fn rayon<F, R, C>(_: &'static Spec, _: F, _: C) -> RayonHandle<R>
+pub fn rayon<F, R, C>(_: &Spec, _: F, _: C) -> RayonHandle<R>
 where
     R: missing::RayonFeature,
 {
@@ -309,7 +296,7 @@ pub mod tokio {
 
 /// `#[traced_spawn]` on an async fn without the `tokio` feature: an error that says so.
 #[cfg(not(feature = "tokio"))]
-pub fn task<Fut: Future, C>(_: &'static Spec, _: Fut, _: C) -> tokio::task::JoinHandle<Fut::Output>
+pub fn task<Fut: Future, C>(_: &Spec, _: Fut, _: C) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut::Output: missing::TokioFeature,
 {
@@ -318,7 +305,7 @@ where
 
 /// `#[traced_spawn(blocking)]` without the `tokio` feature: an error that says so.
 #[cfg(not(feature = "tokio"))]
-pub fn blocking<F, R, C>(_: &'static Spec, _: F, _: C) -> tokio::task::JoinHandle<R>
+pub fn blocking<F, R, C>(_: &Spec, _: F, _: C) -> tokio::task::JoinHandle<R>
 where
     R: missing::TokioFeature,
 {
@@ -327,7 +314,7 @@ where
 
 /// `#[traced_spawn(local)]` without the `tokio` feature: an error that says so.
 #[cfg(not(feature = "tokio"))]
-pub fn local<Fut: Future, C>(_: &'static Spec, _: Fut, _: C) -> tokio::task::JoinHandle<Fut::Output>
+pub fn local<Fut: Future, C>(_: &Spec, _: Fut, _: C) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut::Output: missing::TokioFeature,
 {

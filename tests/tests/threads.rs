@@ -327,3 +327,28 @@ fn generic_impls_are_named_without_their_type_arguments() {
     captured.only("threads::Worker::process");
     captured.only("<threads::Worker as threads::Job>::run_job");
 }
+
+/// A trait whose default method is traced: each implementor's continuation is named after it.
+trait Report: Sized + Send + 'static {
+    #[traced_spawn]
+    fn report(self) -> u8 {
+        1
+    }
+}
+
+struct Daily;
+struct Weekly;
+impl Report for Daily {}
+impl Report for Weekly {}
+
+#[test]
+fn a_default_method_is_named_after_the_implementing_type() {
+    let captured = capture(sampled(), || {
+        in_request("request", |_| {
+            assert_eq!(Daily.report().join().unwrap(), 1);
+            assert_eq!(Weekly.report().join().unwrap(), 1);
+        });
+    });
+    captured.only("<threads::Daily as threads::Report>::report");
+    captured.only("<threads::Weekly as threads::Report>::report");
+}

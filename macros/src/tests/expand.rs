@@ -624,7 +624,9 @@ fn sync_fn_expansion() {
          op: ::core::option::Option::None, thread_name: ::core::option::Option::None, \
          fn_name: \"add\", child: false, }; &__TRACED_SPAWN_SPEC },",
     );
-    expansion.assert_has("move || -> u32 { let a = a; let mut b = b; b += a; b }");
+    expansion.assert_has(
+        "move || -> u32 { let a = a; let mut b = b; (move || -> u32 { b += a; b })() }",
+    );
     expansion.assert_has(
         "|__traced_spawn_output: &u32| { use ::traced_spawn::__private::{DebugVerdict as _, \
          DerefErrorVerdict as _, ErrorVerdict as _, OtherVerdict as _, ResultVerdict as _, }; \
@@ -653,8 +655,9 @@ fn async_fn_expansion() {
     expansion
         .assert_has("op: ::core::option::Option::None, thread_name: ::core::option::Option::None,");
     expansion.assert_has(
-        "async move { let id = id; if let ::core::option::Option::Some(__traced_spawn_ret) = \
-         ::core::option::Option::None::<Result<u64, E>> { return __traced_spawn_ret; } Ok(id) }",
+        "async move { let id = id; async move { if let ::core::option::Option::Some(\
+         __traced_spawn_ret) = ::core::option::Option::None::<Result<u64, E>> { return \
+         __traced_spawn_ret; } Ok(id) }.await }",
     );
 }
 
@@ -667,7 +670,10 @@ fn method_expansion() {
     expansion.assert_no_errors();
     expansion.assert_has("pub fn run(self: Arc<Self>, extra: u32) -> ");
     expansion.assert_has("::traced_spawn::__private::assert_arg(&self);");
-    expansion.assert_has("move || -> u32 { let _ = &self; let extra = extra; self.id + extra }");
+    expansion.assert_has(
+        "move || -> u32 { let _ = &self; let extra = extra; \
+         (move || -> u32 { self.id + extra })() }",
+    );
 }
 
 #[test]
@@ -790,7 +796,7 @@ fn opaque_return_type_is_inferred() {
     expansion.assert_has(
         "-> ::traced_spawn::__private::std::thread::JoinHandle<impl Display + Send + 'static>",
     );
-    expansion.assert_has("move || { let x = x; x }");
+    expansion.assert_has("move || { let x = x; (move || { x })() }");
     expansion.assert_has("|__traced_spawn_output| {");
 
     let expansion = run("", "async fn get() -> Result<impl Debug, E> { Ok(1) }");
@@ -1034,4 +1040,30 @@ fn child_reaches_the_spec_and_conflicts_with_future() {
         "child",
     );
     run("child = 1", WORK).assert_error("`child` is a flag", "child = 1");
+}
+
+#[test]
+fn a_test_or_the_entry_point_is_kept_as_written_with_one_error() {
+    // Below `#[test]` under `cargo test`, the fn carries rustc's test marker.
+    for (item, at) in [
+        (
+            "#[rustc_test_marker = \"t\"] fn t() {}",
+            "#[rustc_test_marker = \"t\"]",
+        ),
+        ("#[test] fn t() {}", "#[test]"),
+        (
+            "#[::core::prelude::v1::test] fn t() {}",
+            "#[::core::prelude::v1::test]",
+        ),
+        ("#[tokio::test] async fn t() {}", "#[tokio::test]"),
+    ] {
+        let expansion = run("", item);
+        expansion.assert_error("#[traced_spawn] cannot go on a test", at);
+        expansion.assert_lacks("JoinHandle");
+    }
+    run("", "#[tokio::main] async fn main() {}")
+        .assert_error("cannot go on the program's entry point", "#[tokio::main]");
+    run("", "fn main() {}").assert_error("cannot go on `main`", "main");
+    // A method or fn named `main` that takes arguments is no entry point.
+    run("", "fn main(self) -> u32 { 1 }").assert_no_errors();
 }

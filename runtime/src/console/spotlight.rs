@@ -13,8 +13,9 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -288,6 +289,8 @@ pub(crate) struct SpotlightSender {
     queue: Mutex<Option<SyncSender<Task>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     recorder: Option<sentry::client_report::Recorder>,
+    /// Envelopes queued and not sent (or failed) yet.
+    unsent: Arc<AtomicUsize>,
 }
 
 impl SpotlightSender {
@@ -298,11 +301,13 @@ impl SpotlightSender {
     ) -> Result<SpotlightSender, String> {
         let endpoint = Endpoint::parse(url)?;
         let (queue, tasks) = sync_channel(QUEUE_CAPACITY);
+        let unsent = Arc::new(AtomicUsize::new(0));
         let worker = Worker {
             poster: HttpPoster::new(endpoint),
             url: url.to_owned(),
             recorder: recorder.clone(),
             failing: false,
+            unsent: unsent.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("traced-spawn-spotlight".to_owned())
@@ -313,10 +318,12 @@ impl SpotlightSender {
             queue: Mutex::new(Some(queue)),
             thread: Mutex::new(Some(thread)),
             recorder,
+            unsent,
         })
     }
 
     pub(crate) fn send(&self, envelope: Envelope) {
+        self.unsent.fetch_add(1, Ordering::SeqCst);
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(queue) = queue.as_ref() else {
             return self.lost(&envelope, "the client is shut down");
@@ -334,6 +341,7 @@ impl SpotlightSender {
     }
 
     fn lost(&self, envelope: &Envelope, why: &str) {
+        self.unsent.fetch_sub(1, Ordering::SeqCst);
         eprintln!(
             "traced_spawn::console: an envelope for Spotlight at {} was dropped: {why}",
             self.url
@@ -366,9 +374,18 @@ impl SpotlightSender {
         queued && !matches!(wait.recv_timeout(timeout), Err(RecvTimeoutError::Timeout))
     }
 
-    /// Flushes, then stops the thread.
+    /// Envelopes queued and not sent (or failed) yet.
+    pub(crate) fn unsent(&self) -> usize {
+        self.unsent.load(Ordering::SeqCst)
+    }
+
+    /// Flushes, then stops the thread. What was still queued at the timeout is dropped, and
+    /// stderr says how much.
     pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
         let flushed = self.flush(timeout);
+        if !flushed {
+            eprintln!("{}", not_sent(self.unsent(), &self.url, timeout));
+        }
         self.queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -387,18 +404,32 @@ impl SpotlightSender {
     }
 }
 
+/// The line stderr gets when the client shuts down before Spotlight took everything.
+fn not_sent(unsent: usize, url: &str, timeout: Duration) -> String {
+    let envelopes = if unsent == 1 { "envelope" } else { "envelopes" };
+    format!(
+        "traced_spawn::console: {unsent} {envelopes} for Spotlight at {url} dropped at shutdown: \
+         it did not take them within {:.1} s",
+        timeout.as_secs_f64()
+    )
+}
+
 struct Worker {
     poster: HttpPoster,
     url: String,
     recorder: Option<sentry::client_report::Recorder>,
     failing: bool,
+    unsent: Arc<AtomicUsize>,
 }
 
 impl Worker {
     fn run(mut self, tasks: Receiver<Task>) {
         for task in tasks {
             match task {
-                Task::Send(envelope) => self.send(&envelope),
+                Task::Send(envelope) => {
+                    self.send(&envelope);
+                    self.unsent.fetch_sub(1, Ordering::SeqCst);
+                }
                 Task::Flush(done) => {
                     let _ = done.send(());
                 }
@@ -482,6 +513,35 @@ mod tests {
         assert!(spotlight_url(Some("localhost:8969")).is_err());
         assert!(spotlight_url(Some("http://:8969/stream")).is_err());
         assert!(spotlight_url(Some("http://localhost:99999/stream")).is_err());
+    }
+
+    #[test]
+    fn a_spotlight_that_never_answers_is_named_with_what_was_dropped() {
+        // Accepts connections and never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/stream", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                held.push(stream);
+            }
+        });
+        let sender = SpotlightSender::start(&url, None).unwrap();
+        for _ in 0..3 {
+            sender.send(Envelope::new());
+        }
+        assert_eq!(sender.unsent(), 3);
+        let started = Instant::now();
+        assert!(!sender.shutdown(Duration::from_millis(200)));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(sender.unsent(), 3, "nothing was taken");
+        assert_eq!(
+            not_sent(3, &url, Duration::from_millis(200)),
+            format!(
+                "traced_spawn::console: 3 envelopes for Spotlight at {url} dropped at shutdown: \
+                 it did not take them within 0.2 s"
+            )
+        );
     }
 
     #[test]

@@ -3,43 +3,63 @@
 //! `{"sentry-trace": "…", "baggage": "…", "traceparent": "…", "tracestate": "…"}`, each field
 //! optional. Payloads written before `baggage` and `traceparent` were carried
 //! (`{"sentry-trace": "…"}`) load as they did. No trace header at all gives an empty context; an
-//! invalid one is an error.
+//! invalid one is an error. Formats that are not human-readable (bincode, postcard,
+//! MessagePack) get all four fields, the absent ones as `None`, so positional formats round-trip.
 
 use super::{
     HeaderError, BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER,
 };
 use crate::context::TraceContext;
 
-#[derive(serde::Serialize, serde::Deserialize, Default)]
+/// What is read: every field optional, so JSON payloads that leave some out load.
+#[derive(serde::Deserialize)]
 struct Wire {
-    #[serde(
-        rename = "sentry-trace",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "sentry-trace", default)]
     sentry_trace: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     baggage: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     traceparent: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     tracestate: Option<String>,
 }
 
+/// The fields, in the order they are written and read.
+const FIELDS: [&str; 4] = [
+    SENTRY_TRACE_HEADER,
+    BAGGAGE_HEADER,
+    TRACEPARENT_HEADER,
+    TRACESTATE_HEADER,
+];
+
 impl serde::Serialize for TraceContext {
+    /// A human-readable format (JSON) gets the headers present only, as it always did; a
+    /// compact one (bincode, postcard, MessagePack) gets all four fields, absent ones as `None`:
+    /// formats that write fields by position cannot skip one.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut wire = Wire::default();
+        use serde::ser::SerializeStruct as _;
+
+        let mut values: [Option<String>; 4] = Default::default();
         for (name, value) in self.to_headers() {
-            let field = match name {
-                SENTRY_TRACE_HEADER => &mut wire.sentry_trace,
-                BAGGAGE_HEADER => &mut wire.baggage,
-                TRACEPARENT_HEADER => &mut wire.traceparent,
-                TRACESTATE_HEADER => &mut wire.tracestate,
-                _ => continue,
-            };
-            *field = Some(value);
+            if let Some(index) = FIELDS.iter().position(|field| *field == name) {
+                values[index] = Some(value);
+            }
         }
-        wire.serialize(serializer)
+        let skip_absent = serializer.is_human_readable();
+        let len = if skip_absent {
+            values.iter().flatten().count()
+        } else {
+            FIELDS.len()
+        };
+        let mut wire = serializer.serialize_struct("TraceContext", len)?;
+        for (field, value) in FIELDS.into_iter().zip(&values) {
+            if skip_absent && value.is_none() {
+                wire.skip_field(field)?;
+            } else {
+                wire.serialize_field(field, value)?;
+            }
+        }
+        wire.end()
     }
 }
 

@@ -1,0 +1,4 @@
+use traced_spawn::traced_spawn;
+
+#[traced_spawn]
+fn main() {}
