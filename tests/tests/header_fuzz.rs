@@ -783,28 +783,27 @@ fn baggage_limits_are_exact() {
     assert!(with(&short[..MAX_BAGGAGE_MEMBERS].join(",")).is_some());
 }
 
-/// What must be passed through from `values` (the `tracestate` headers of one request that came
-/// with a valid `traceparent`): every non-empty trimmed member when there are at most 32, they
-/// total at most 8192 bytes, each is a W3C `key=value`, and no key repeats; otherwise nothing.
+/// The `tracestate` limits the runtime documents, applied to what it reads.
+const MAX_TRACESTATE_MEMBERS: usize = 32;
+const MAX_TRACESTATE_BYTES: usize = 8192;
+
+/// What must be passed through from `values` (the `tracestate` header lines of one request that
+/// came with a valid `traceparent`), written from W3C Trace Context independently of the
+/// runtime: the lines are one list, in order; every non-empty member, without the spaces and
+/// tabs around it, when there are at most 32, the lines total at most 8192 bytes, and each is
+/// `key=value` with a key of 1 to 256 characters from `a-z 0-9 _ - * / @` starting with a letter
+/// or a digit, and a value of 1 to 256 printable ASCII characters but `,` and `=`, not ending with
+/// a space. A key that repeats is kept. Otherwise nothing.
 fn expected_tracestate(values: &[String]) -> Option<String> {
-    if values.iter().map(String::len).sum::<usize>() > 8192 {
+    if values.iter().map(String::len).sum::<usize>() > MAX_TRACESTATE_BYTES {
         return None;
     }
-    let key_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-*/".contains(c);
-    let key_ok = |key: &str| match key.split_once('@') {
-        None => {
-            (1..=256).contains(&key.len())
-                && key.starts_with(|c: char| c.is_ascii_lowercase())
-                && key.chars().all(key_char)
-        }
-        Some((tenant, system)) => {
-            (1..=241).contains(&tenant.len())
-                && tenant.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && tenant.chars().all(key_char)
-                && (1..=14).contains(&system.len())
-                && system.starts_with(|c: char| c.is_ascii_lowercase())
-                && system.chars().all(key_char)
-        }
+    let key_ok = |key: &str| {
+        (1..=256).contains(&key.len())
+            && key.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-*/@".contains(c))
     };
     let value_ok = |value: &str| {
         (1..=256).contains(&value.len())
@@ -814,43 +813,62 @@ fn expected_tracestate(values: &[String]) -> Option<String> {
             && !value.ends_with(' ')
     };
     let mut members: Vec<&str> = Vec::new();
-    let mut keys = std::collections::HashSet::new();
     for member in values.iter().flat_map(|value| value.split(',')) {
         let member = member.trim_matches([' ', '\t']);
         if member.is_empty() {
             continue;
         }
         let (key, value) = member.split_once('=')?;
-        if !key_ok(key) || !value_ok(value) || !keys.insert(key) {
+        if !key_ok(key) || !value_ok(value) {
             return None;
         }
         members.push(member);
     }
-    (!members.is_empty() && members.len() <= 32).then(|| members.join(","))
+    (!members.is_empty() && members.len() <= MAX_TRACESTATE_MEMBERS).then(|| members.join(","))
 }
 
+/// A `tracestate` key: mostly valid ones (`@` anywhere after the first character, a digit first,
+/// a few from a small set so that keys repeat, some near the 256-character limit), sometimes one
+/// that starts with `@` or is one character too long.
+fn tracestate_key() -> impl Strategy<Value = String> {
+    // 250 to 256 characters, `@` every other one.
+    let long = ("[a-z0-9]", 250..=256usize)
+        .prop_map(|(first, len)| format!("{first}{}", "k@".repeat(128))[..len].to_owned());
+    let known = prop::sample::select(vec!["rojo", "congo", "foo", "t@v", "foo@"]);
+    prop_oneof![
+        40 => "[a-z][a-z0-9_*/-]{0,8}",
+        30 => "[a-z0-9][a-z0-9_*/@-]{0,12}",
+        20 => known.prop_map(str::to_owned),
+        5 => long,
+        1 => "@[a-z0-9@]{0,4}",
+        1 => Just("z".repeat(257)),
+    ]
+}
+
+/// `tracestate` header lines: valid lists (over one to four lines, with empty lines and
+/// members), edited with characters the grammar forbids, or arbitrary text.
 fn tracestate_values() -> impl Strategy<Value = Vec<String>> {
     let member = (
-        prop_oneof![
-            "[a-z][a-z0-9_*/-]{0,8}",
-            "[a-z0-9][a-z0-9_*/-]{0,5}@[a-z][a-z0-9]{0,4}"
-        ],
+        tracestate_key(),
         "[ -+--<>-~]{0,10}[!-+--<>-~]",
-        prop::sample::select(vec!["", "", " ", "\t"]),
+        prop::sample::select(vec!["", "", " ", "\t", " \t"]),
     )
         .prop_map(|(key, value, pad)| format!("{pad}{key}={value}{pad}"));
-    let valid = (prop::collection::vec(member, 0..36), 1..3usize)
+    let member = prop_oneof![12 => member, 1 => Just(String::new()), 1 => Just(" ".to_owned())];
+    let valid = (prop::collection::vec(member, 0..36), 1..5usize)
         .prop_map(|(members, headers)| {
             let per = members.len().div_ceil(headers).max(1);
-            members
-                .chunks(per)
-                .map(|chunk| chunk.join(","))
-                .collect::<Vec<_>>()
+            let mut lines: Vec<String> = members.chunks(per).map(|chunk| chunk.join(",")).collect();
+            if headers > lines.len() {
+                // An empty line among the others.
+                lines.insert(headers % (lines.len() + 1), String::new());
+            }
+            lines
         })
         .boxed();
     prop_oneof![
         3 => valid.clone(),
-        2 => (valid, any::<prop::sample::Index>(), prop::sample::select(vec!['=', 'A', ',', '\u{7f}', 'é', ' ']))
+        2 => (valid, any::<prop::sample::Index>(), prop::sample::select(vec!['=', 'A', ',', '@', '\u{7f}', 'é', ' ', '.']))
             .prop_map(|(mut values, at, c)| {
                 if let Some(value) = values.first_mut() {
                     let mut chars: Vec<char> = value.chars().collect();
@@ -866,6 +884,13 @@ fn tracestate_values() -> impl Strategy<Value = Vec<String>> {
 #[test]
 fn tracestate_is_passed_through_whole_or_not_at_all() {
     let kept = AtomicUsize::new(0);
+    // Kept lists that hold what the W3C key grammar and its validation suite allow: a key that
+    // repeats, a key with `@`, several lines.
+    let (repeated, at_sign, lines) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
     let tried = check_cases(
         "arbitrary tracestate headers",
         LIST_CASES,
@@ -884,8 +909,27 @@ fn tracestate_is_passed_through_whole_or_not_at_all() {
                 .find(|(name, _)| *name == TRACESTATE_HEADER)
                 .map(|(_, value)| value);
             let want = expected_tracestate(&values);
-            if want.is_some() {
+            if let Some(want) = &want {
                 kept.fetch_add(1, Ordering::Relaxed);
+                let keys: Vec<&str> = want
+                    .split(',')
+                    .map(|m| m.split('=').next().unwrap())
+                    .collect();
+                let distinct: std::collections::HashSet<&&str> = keys.iter().collect();
+                for (count, seen) in [
+                    (&repeated, distinct.len() < keys.len()),
+                    (&at_sign, keys.iter().any(|key| key.contains('@'))),
+                    (
+                        &lines,
+                        values
+                            .iter()
+                            .filter(|value| !value.trim().is_empty())
+                            .count()
+                            > 1,
+                    ),
+                ] {
+                    count.fetch_add(usize::from(seen), Ordering::Relaxed);
+                }
             }
             prop_assert_eq!(&tracestate, &want, "from {:?}", values);
             // Without a `traceparent` of the same trace, `tracestate` is not kept.
@@ -901,11 +945,92 @@ fn tracestate_is_passed_through_whole_or_not_at_all() {
         },
     );
     let kept = kept.into_inner();
-    eprintln!("[header_fuzz] tracestate: {kept} of {tried} kept");
+    let (repeated, at_sign, lines) = (
+        repeated.into_inner(),
+        at_sign.into_inner(),
+        lines.into_inner(),
+    );
+    eprintln!(
+        "[header_fuzz] tracestate: {kept} of {tried} kept ({repeated} with a repeated key, \
+         {at_sign} with an `@` key, {lines} over several lines)"
+    );
     assert!(
         kept > tried / 10 && kept < tried * 9 / 10,
         "{kept} of {tried} kept"
     );
+    for (what, count) in [
+        ("a repeated key", repeated),
+        ("an `@` key", at_sign),
+        ("several lines", lines),
+    ] {
+        assert!(
+            count > kept / 20,
+            "{count} of {kept} kept lists with {what}"
+        );
+    }
+}
+
+#[test]
+fn tracestate_limits_are_exact() {
+    let with = |lines: &[&str]| {
+        let mut headers = vec![(TRACEPARENT_HEADER, TRACEPARENT)];
+        headers.extend(lines.iter().map(|line| (TRACESTATE_HEADER, *line)));
+        TraceContext::from_headers(headers)
+            .unwrap()
+            .to_headers()
+            .into_iter()
+            .find(|(name, _)| *name == TRACESTATE_HEADER)
+            .map(|(_, value)| value)
+    };
+    // Keys: 256 characters, `@`s anywhere after the first, are read; 257 are not.
+    for key in [
+        "k".repeat(256),
+        format!("{}@{}", "t".repeat(241), "v".repeat(14)),
+        format!("{}@v", "t".repeat(254)),
+        format!("0{}", "@".repeat(255)),
+    ] {
+        let member = format!("{key}=1");
+        assert_eq!(with(&["foo=1", &member]), Some(format!("foo=1,{member}")));
+        let over = format!("{key}k=1");
+        assert_eq!(
+            with(&["foo=1", &over]),
+            None,
+            "{} characters",
+            key.len() + 1
+        );
+    }
+    // Values: 256 characters are read, 257 are not.
+    let value = "v".repeat(256);
+    assert_eq!(with(&[&format!("a={value}")]), Some(format!("a={value}")));
+    assert_eq!(with(&[&format!("a={value}v")]), None);
+    // Members: 32 over several lines are read, a 33rd is not; empty ones do not count.
+    let members: Vec<String> = (0..=MAX_TRACESTATE_MEMBERS)
+        .map(|i| format!("k{i}=v"))
+        .collect();
+    let (first, rest) = members[..MAX_TRACESTATE_MEMBERS].split_at(7);
+    let (first, rest) = (format!("{},,", first.join(",")), rest.join(" , "));
+    assert_eq!(
+        with(&[&first, "", &rest]),
+        Some(members[..MAX_TRACESTATE_MEMBERS].join(","))
+    );
+    assert_eq!(
+        with(&[&first, &rest, &members[MAX_TRACESTATE_MEMBERS]]),
+        None
+    );
+    // Bytes: 8192 over every line, white space included, are read; one more is not. 16 lines of
+    // two 255-byte members each, and 16 spaces.
+    let member = |i: usize| format!("k{i:02}={}", "v".repeat(251));
+    let lines: Vec<String> = (0..16)
+        .map(|i| format!("{},{}", member(2 * i), member(2 * i + 1)))
+        .collect();
+    let mut lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let total: usize = lines.iter().map(|line| line.len()).sum();
+    assert_eq!(total, MAX_TRACESTATE_BYTES - 16);
+    let padding = " ".repeat(16);
+    lines.push(&padding);
+    assert!(with(&lines).is_some());
+    lines.push(" ");
+    assert_eq!(with(&lines), None);
 }
 
 // ---------------------------------------------------------------- bounded work

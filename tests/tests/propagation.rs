@@ -412,6 +412,80 @@ fn sentry_trace_wins_over_traceparent() {
     );
 }
 
+/// The `tracestate` a context rebuilt from a `traceparent` and these `tracestate` header lines
+/// sends on.
+fn passed_on_tracestate(lines: &[&str]) -> Option<String> {
+    let traceparent = format!("00-{INCOMING_TRACE}-{INCOMING_SPAN}-01");
+    let mut incoming = vec![(TRACEPARENT_HEADER, traceparent.as_str())];
+    incoming.extend(lines.iter().map(|line| (TRACESTATE_HEADER, *line)));
+    let ctx = TraceContext::from_headers(incoming).expect("a valid traceparent");
+    assert_eq!(ctx.trace_id().unwrap().to_string(), INCOMING_TRACE);
+    header(&ctx.to_headers(), TRACESTATE_HEADER).map(str::to_owned)
+}
+
+#[test]
+fn a_tracestate_key_that_repeats_is_passed_on_as_it_came() {
+    // W3C lets a vendor keep or drop the duplicates of keys it did not write; the list stays.
+    for (lines, sent) in [
+        (&["foo=1,foo=1"][..], "foo=1,foo=1"),
+        (&["foo=1,foo=2"], "foo=1,foo=2"),
+        (&["foo=1", "foo=1"], "foo=1,foo=1"),
+        (&["foo=1", "foo=2"], "foo=1,foo=2"),
+        (&["rojo=1,congo=2,rojo=3"], "rojo=1,congo=2,rojo=3"),
+    ] {
+        assert_eq!(
+            passed_on_tracestate(lines).as_deref(),
+            Some(sent),
+            "{lines:?}"
+        );
+    }
+}
+
+#[test]
+fn a_tracestate_key_may_hold_at_signs_anywhere_but_first() {
+    for list in [
+        "foo@=1,bar=2",
+        "foo@@bar=1,bar=2",
+        "foo@bar@baz=1,bar=2",
+        "tenant@vendor=x,bar=2",
+        "1tenant@vendor=x",
+        "7=x",
+    ] {
+        assert_eq!(passed_on_tracestate(&[list]).as_deref(), Some(list));
+    }
+    // A key that starts with `@` (or is not lower case) makes the whole list invalid.
+    for list in ["@foo=1,bar=2", "bar=2,@=1", "bar=2,foo@Vendor=1"] {
+        assert_eq!(passed_on_tracestate(&[list]), None, "{list}");
+    }
+}
+
+#[test]
+fn tracestate_header_lines_combine_in_order_within_the_key_limit() {
+    let longest = "z".repeat(256);
+    let at_signs = [
+        format!("{}@{}", "t".repeat(241), "v".repeat(14)),
+        format!("{}@v", "t".repeat(242)),
+        format!("t@{}", "v".repeat(15)),
+    ];
+    for key in std::iter::once(&longest).chain(&at_signs) {
+        assert!(key.len() <= 256, "{key}");
+        let second = format!("{key}=1");
+        assert_eq!(
+            passed_on_tracestate(&["foo=1", &second]),
+            Some(format!("foo=1,{second}")),
+            "{key}"
+        );
+    }
+    // A 257-character key is over the limit: the whole combined list is dropped.
+    let over = format!("{}=1", "z".repeat(257));
+    assert_eq!(passed_on_tracestate(&["foo=1", &over]), None);
+    // Lines keep their order; empty lines and members are left out.
+    assert_eq!(
+        passed_on_tracestate(&["foo=1,bar=2", "", "rojo=1,congo=2", " , ", "baz=3"]).as_deref(),
+        Some("foo=1,bar=2,rojo=1,congo=2,baz=3")
+    );
+}
+
 /// Which org id a client has, and how it got it.
 #[derive(Debug, Clone, Copy)]
 enum ClientOrg {
@@ -570,7 +644,17 @@ fn serde_carries_the_same_headers_and_reads_old_payloads() {
 
 #[test]
 fn the_frozen_context_reaches_hand_forked_hubs_and_outlives_the_continuation() {
-    let incoming = upstream(None);
+    // A trace of its own: a context sent after its continuation ended finds what the trace
+    // carries by its id, which other tests running beside this one must not be continuing.
+    let incoming: Vec<_> = upstream(None)
+        .into_iter()
+        .map(|(name, value)| {
+            (
+                name,
+                value.replace(INCOMING_TRACE, "5eeded0fa11b0a7d5eeded0fa11b0a7d"),
+            )
+        })
+        .collect();
     let sent = header(&incoming, BAGGAGE_HEADER).unwrap().to_owned();
     let mut forked_by_hand = Vec::new();
     let mut kept = None;

@@ -33,7 +33,7 @@ pub(crate) enum Incoming<'a> {
 impl<'a> Reader<'a> {
     /// Adds one header value. The length is checked before anything is parsed.
     pub(crate) fn add(&mut self, value: &'a str) {
-        self.0.add(value, |_, member| valid_member(member));
+        self.0.add(value, valid_member);
     }
 
     pub(crate) fn finish(self) -> Incoming<'a> {

@@ -11,9 +11,9 @@ pub(crate) struct MemberList<'a, const MAX_MEMBERS: usize, const MAX_BYTES: usiz
 
 impl<'a, const MAX_MEMBERS: usize, const MAX_BYTES: usize> MemberList<'a, MAX_MEMBERS, MAX_BYTES> {
     /// Adds one header value; its length is checked before anything is parsed. Each non-empty
-    /// member, without optional white space, must pass `valid` (which also sees the members kept
-    /// so far); the first that does not, or one over the limits, rejects the whole list.
-    pub(crate) fn add(&mut self, value: &'a str, valid: impl Fn(&[&'a str], &'a str) -> bool) {
+    /// member, without optional white space, must pass `valid`; the first that does not, or one
+    /// over the limits, rejects the whole list.
+    pub(crate) fn add(&mut self, value: &'a str, valid: impl Fn(&str) -> bool) {
         if self.rejected {
             return;
         }
@@ -27,7 +27,7 @@ impl<'a, const MAX_MEMBERS: usize, const MAX_BYTES: usize> MemberList<'a, MAX_ME
             if member.is_empty() {
                 continue;
             }
-            if self.members.len() == MAX_MEMBERS || !valid(&self.members, member) {
+            if self.members.len() == MAX_MEMBERS || !valid(member) {
                 self.reject();
                 return;
             }

@@ -257,6 +257,14 @@ impl TraceContext {
     /// then its third-party entries; `tracestate` is kept when it came with the `traceparent` of
     /// the same trace.
     ///
+    /// `tracestate` is read as W3C Trace Context and its working group's validation suite read
+    /// it: several header lines are one list, combined in order; each member is `key=value`, the
+    /// key up to 256 characters of `a`-`z`, `0`-`9`, `_`, `-`, `*`, `/` and `@`, starting with a
+    /// letter or a digit (`tenant@vendor`, `foo@`), the value up to 256 printable ASCII characters
+    /// other than `,` and `=`, not ending with a space; empty members are left out; a key that
+    /// repeats is passed on as it came. It is kept whole or not at all: with a member outside
+    /// that grammar, a 33rd member, or more than 8192 bytes over its lines, none of it is sent on.
+    ///
     /// Such a context has no hub of its own: it continues under a fork of the hub current where it
     /// is run ([`TraceContext::run`]) or, when it is spawned ([`Builder::context`](crate::Builder::context)
     /// then a `spawn_*` method, or [`TraceContext::bind`]), of the hub current where it is spawned,
@@ -279,6 +287,28 @@ impl TraceContext {
     /// assert_eq!(ctx.trace_id().unwrap().to_string(), "0123456789abcdef0123456789abcdef");
     /// assert_eq!(ctx.parent_span_id().unwrap().to_string(), "0123456789abcdef");
     /// assert_eq!(ctx.sampled(), Some(false));
+    /// ```
+    ///
+    /// Two `tracestate` lines, combined; the same with a key that starts with `@`, dropped whole:
+    ///
+    /// ```
+    /// use traced_spawn::{TraceContext, TRACEPARENT_HEADER, TRACESTATE_HEADER};
+    ///
+    /// let tracestate = |second_line| {
+    ///     let ctx = TraceContext::from_headers([
+    ///         (TRACEPARENT_HEADER, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+    ///         (TRACESTATE_HEADER, "rojo=00f067aa0ba902b7, tenant@congo=t61rcWkgMzE"),
+    ///         (TRACESTATE_HEADER, second_line),
+    ///     ])
+    ///     .unwrap();
+    ///     let headers = ctx.to_headers();
+    ///     headers.into_iter().find(|(name, _)| *name == TRACESTATE_HEADER).map(|(_, v)| v)
+    /// };
+    /// assert_eq!(
+    ///     tracestate("rojo=1").as_deref(),
+    ///     Some("rojo=00f067aa0ba902b7,tenant@congo=t61rcWkgMzE,rojo=1")
+    /// );
+    /// assert_eq!(tracestate("@rojo=1"), None);
     /// ```
     pub fn from_headers<'a, I>(headers: I) -> Result<TraceContext, HeaderError>
     where
@@ -630,11 +660,11 @@ mod tests {
         );
         for bad in [
             "Congo=1",
-            "a=1,a=2",
+            "a=1,@a=2",
             "a=",
             "a=x\u{7f}",
             "a=b=c",
-            "1a=x",
+            "_a=x",
             "a@B=x",
             "a",
         ] {
