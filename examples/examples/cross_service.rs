@@ -19,20 +19,17 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
-use traced_spawn::{
-    traced_spawn, Builder, TraceContext, BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER,
-    TRACESTATE_HEADER,
-};
+use traced_spawn::{header, traced_spawn, Builder, TraceContext};
 
 // ---- the `answers` service ----------------------------------------------------------------
 
 /// `POST /answer`: continues the caller's trace from the request headers.
 async fn answer(headers: HeaderMap, question: String) -> Result<String, String> {
     for name in [
-        SENTRY_TRACE_HEADER,
-        BAGGAGE_HEADER,
-        TRACEPARENT_HEADER,
-        TRACESTATE_HEADER,
+        header::SENTRY_TRACE,
+        header::BAGGAGE,
+        header::TRACEPARENT,
+        header::TRACESTATE,
     ] {
         if let Some(value) = headers.get(name).and_then(|value| value.to_str().ok()) {
             println!("answers: received {name}: {value}");

@@ -52,8 +52,8 @@ pub(crate) enum ExecutorOption {
     Future,
     Local,
     Rayon,
-    /// The type that implements the runtime's `Spawn` trait.
-    Spawner(Path),
+    /// A value implementing the runtime's `Spawn` (or `SpawnFuture`) trait.
+    Spawner(Box<syn::Expr>),
 }
 
 /// Parses the attribute arguments. Never fails: problems go to `errors` and the affected option
@@ -113,7 +113,7 @@ impl Key {
             Key::Name => "the transaction name",
             Key::Op => "the transaction op",
             Key::ThreadName => "the OS thread name",
-            Key::Spawner => "the type that implements `traced_spawn::Spawn`",
+            Key::Spawner => "a value implementing `traced_spawn::Spawn`",
             Key::Crate => "the path of the traced-spawn crate when it is re-exported",
             Key::Blocking | Key::Local | Key::Rayon | Key::Err | Key::Future | Key::Child => "",
         }
@@ -162,6 +162,7 @@ enum Value {
     Flag,
     Str(LitStr),
     Path(Path),
+    Expr(syn::Expr),
 }
 
 struct RawOption {
@@ -312,13 +313,36 @@ impl OptionList {
                 }
                 Some(Value::Str(lit))
             }
-            Key::Crate | Key::Spawner => {
+            Key::Spawner => {
                 let parsed = if syn::parse2::<LitStr>(value.clone()).is_ok() {
                     None
-                } else if key == Key::Crate {
-                    leading(Path::parse_mod_style, value.clone()).ok()
                 } else {
-                    leading(<Path as Parse>::parse, value.clone()).ok()
+                    syn::parse2::<syn::Expr>(value.clone()).ok()
+                };
+                if let Some(expr) = parsed {
+                    return Some(Value::Expr(expr));
+                }
+                let message = if let Ok(lit) = syn::parse2::<LitStr>(value.clone()) {
+                    format!(
+                        "`spawner` takes an expression, not a string: write `spawner = {}` \
+                         without quotes",
+                        lit.value()
+                    )
+                } else {
+                    format!(
+                        "`spawner` takes an expression ({}): write `{}`",
+                        key.purpose(),
+                        example(key)
+                    )
+                };
+                self.errors.push(syn::Error::new_spanned(value, message));
+                None
+            }
+            Key::Crate => {
+                let parsed = if syn::parse2::<LitStr>(value.clone()).is_ok() {
+                    None
+                } else {
+                    leading(Path::parse_mod_style, value.clone()).ok()
                 };
                 if let Some((path, extra)) = parsed {
                     if !extra.is_empty() {
@@ -330,7 +354,7 @@ impl OptionList {
                             .segments
                             .first()
                             .is_some_and(|first| first.ident == "Self");
-                    if key == Key::Crate && names_self {
+                    if names_self {
                         self.errors.push(syn::Error::new_spanned(
                             &path,
                             "`crate` takes the path of the traced-spawn crate, and `Self` names a \
@@ -343,7 +367,7 @@ impl OptionList {
                 let message = if let Ok(lit) = syn::parse2::<LitStr>(value.clone()) {
                     let unquoted = match lit.parse::<Path>() {
                         Ok(_) => lit.value(),
-                        Err(_) => example_path(key).to_owned(),
+                        Err(_) => "my_reexports::traced_spawn".to_owned(),
                     };
                     format!(
                         "`{key}` takes a path, not a string: write `{key} = {unquoted}` without quotes",
@@ -433,9 +457,9 @@ impl OptionList {
                         tokens,
                     });
                 }
-                (Key::Spawner, Some(Value::Path(path))) => {
+                (Key::Spawner, Some(Value::Expr(expr))) => {
                     args.executor = Some(Spelled {
-                        value: ExecutorOption::Spawner(path),
+                        value: ExecutorOption::Spawner(Box::new(expr)),
                         tokens,
                     });
                 }
@@ -486,7 +510,7 @@ fn example(key: Key) -> &'static str {
         Key::Name => "name = \"...\"",
         Key::Op => "op = \"...\"",
         Key::ThreadName => "thread_name = \"...\"",
-        Key::Spawner => "spawner = MySpawner",
+        Key::Spawner => "spawner = pool",
         Key::Crate => "crate = my_reexports::traced_spawn",
         Key::Blocking => "blocking",
         Key::Local => "local",
@@ -494,12 +518,5 @@ fn example(key: Key) -> &'static str {
         Key::Err => "err",
         Key::Future => "future",
         Key::Child => "child",
-    }
-}
-
-fn example_path(key: Key) -> &'static str {
-    match key {
-        Key::Spawner => "MySpawner",
-        _ => "my_reexports::traced_spawn",
     }
 }

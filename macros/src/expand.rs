@@ -128,7 +128,11 @@ impl<'a> Generator<'a> {
         } else {
             quote!(#private::assert_arg)
         };
-        let params = params::lower(&function.sig, &check);
+        let moved = match &plan.executor {
+            Executor::Spawner(spawner) => spawner.moved_param.as_ref(),
+            _ => None,
+        };
+        let params = params::lower(&function.sig, &check, moved);
         let (ret, ret_is_opaque, ret_span) = match &function.sig.output {
             ReturnType::Type(_, ty) => (
                 ty.to_token_stream(),
@@ -172,10 +176,30 @@ impl<'a> Generator<'a> {
         // check at each parameter.
         let at_output = Span::call_site().located_at(self.ret_span);
         let callee = respan(quote!(#private::#function), at_output);
-        let arguments = if let Executor::Spawner(spawner) = &self.plan.executor {
-            quote!(::core::marker::PhantomData::<#spawner>, #spec, #body, #verdict)
+        let (spawner, callee, arguments) = if let Executor::Spawner(spawner) = &self.plan.executor {
+            // `EXPR` is evaluated first, before the arguments move into the body; a parameter
+            // named as the spawner is moved out of the way for that.
+            let ty = &spawner.ty;
+            let value = &spawner.value;
+            let (bind, borrowed) = match &spawner.moved_param {
+                Some(param) => {
+                    let local = Ident::new("__traced_spawn_spawner", Span::mixed_site());
+                    (quote!(let #local = #param;), quote!(&#local))
+                }
+                None => (TokenStream::new(), quote!(&(#value))),
+            };
+            let generics = if self.is_async() {
+                quote!(<#ty, _>)
+            } else {
+                quote!(<#ty, _, _>)
+            };
+            (
+                bind,
+                quote!(#callee::#generics),
+                quote!(#borrowed, #spec, #body, #verdict),
+            )
         } else {
-            quote!(#spec, #body, #verdict)
+            (TokenStream::new(), callee, quote!(#spec, #body, #verdict))
         };
         let mut arguments = Group::new(Delimiter::Parenthesis, arguments);
         arguments.set_span(at_output);
@@ -183,6 +207,7 @@ impl<'a> Generator<'a> {
         let checks = &self.params.checks;
         self.wrap(&quote! {
             #(#checks)*
+            #spawner
             #call
         })
     }
@@ -276,13 +301,12 @@ impl<'a> Generator<'a> {
             Executor::Future => {
                 let path = respan(quote!(#private::Continued), at_output);
                 let future = respan(quote!(impl ::core::future::Future<Output =), at_output);
-                let classifier = respan(quote!(impl #private::Classifier), at_output);
-                return quote!(#path #lt #future #ret #gt, #classifier #lt #ret #gt #gt);
+                return quote!(#path #lt #future #ret #gt #gt);
             }
             Executor::Spawner(spawner) if self.is_async() => {
-                (quote!(#spawner), Some(quote!(#private::SpawnFuture)))
+                (spawner.ty.clone(), Some(quote!(#private::SpawnFuture)))
             }
-            Executor::Spawner(spawner) => (quote!(#spawner), Some(quote!(#private::Spawn))),
+            Executor::Spawner(spawner) => (spawner.ty.clone(), Some(quote!(#private::Spawn))),
         };
         match trait_path {
             None => {

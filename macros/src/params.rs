@@ -7,7 +7,7 @@
 //! and `unused_mut` still point at the parameter), `let __traced_spawn_argN = __traced_spawn_argN;
 //! let PATTERN = __traced_spawn_argN;` for a pattern, `let _ = &self;` for the receiver.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens as _};
 use syn::spanned::Spanned as _;
 use syn::{Attribute, FnArg, Pat, Signature};
@@ -24,7 +24,9 @@ pub(crate) struct Params {
 
 /// `check` is the runtime's per-argument check: `assert_arg` (`Send + 'static`), or
 /// `assert_local_arg` (`'static`) for `local`, whose task stays on the calling thread.
-pub(crate) fn lower(sig: &Signature, check: &TokenStream) -> Params {
+///
+/// `spawner`: a parameter named by `spawner = ...`, which the spawn call takes instead of the body.
+pub(crate) fn lower(sig: &Signature, check: &TokenStream, spawner: Option<&Ident>) -> Params {
     let mut params = Params {
         inputs: Vec::new(),
         checks: Vec::new(),
@@ -66,6 +68,9 @@ pub(crate) fn lower(sig: &Signature, check: &TokenStream) -> Params {
                         params
                             .inputs
                             .push(quote!(#(#outer_attrs)* #ident #colon #ty));
+                        if spawner == Some(ident) {
+                            continue;
+                        }
                         params.checks.push(quote_spanned! {glue=>
                             #(#check_attrs)*
                             #check(&#argument);

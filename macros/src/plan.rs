@@ -3,12 +3,104 @@
 //! Defaults that do not depend on the syntax (the op of each executor, the thread name) are the
 //! runtime's: an option left unset is passed on as `None`.
 
-use quote::ToTokens as _;
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens as _};
 use syn::{LitStr, ReturnType, Signature, Type};
 
 use crate::args::{Args, ExecutorOption};
 use crate::checks::strip_parens;
 use crate::errors::Errors;
+
+/// `spawner = EXPR`: the value the glue spawns on, and its type, which names the handle in the
+/// rewritten signature.
+pub(crate) struct Spawner {
+    /// What the glue borrows: `&(value)`.
+    pub(crate) value: TokenStream,
+    /// The executor's type: `<ty as Spawn>::Handle<R>` is the fn's return type.
+    pub(crate) ty: TokenStream,
+    /// A parameter named as the spawner: moved into the spawn call before the others move into
+    /// the body, so it is not moved into the body.
+    pub(crate) moved_param: Option<syn::Ident>,
+}
+
+/// The spawner's value and type: `EXPR as Type`; a parameter (its declared type, through one
+/// reference); a unit struct (a path whose last segment is written in `CamelCase`). Anything
+/// else cannot be typed from the signature, and the error says how to name its type.
+fn spawner(expr: syn::Expr, sig: &Signature) -> Result<Spawner, syn::Error> {
+    if let syn::Expr::Cast(cast) = &expr {
+        let (value, ty) = (&cast.expr, &cast.ty);
+        return Ok(Spawner {
+            value: quote!(#value),
+            ty: quote!(#ty),
+            moved_param: None,
+        });
+    }
+    if let syn::Expr::Path(path) = &expr {
+        if let (None, Some(ident)) = (&path.qself, path.path.get_ident()) {
+            let param = sig.inputs.iter().find_map(|input| match input {
+                syn::FnArg::Typed(typed) => match &*typed.pat {
+                    syn::Pat::Ident(pat) if pat.ident == *ident => Some(&typed.ty),
+                    _ => None,
+                },
+                syn::FnArg::Receiver(_) => None,
+            });
+            if let Some(ty) = param {
+                let ty = match strip_parens(ty) {
+                    Type::Reference(reference) => &reference.elem,
+                    ty => ty,
+                };
+                return Ok(Spawner {
+                    value: quote!(#ident),
+                    ty: quote!(#ty),
+                    moved_param: Some(ident.clone()),
+                });
+            }
+        }
+        let last = path
+            .path
+            .segments
+            .last()
+            .map(|segment| segment.ident.to_string());
+        let camel_case = last.as_deref().is_some_and(|name| {
+            name.starts_with(|c: char| c.is_ascii_uppercase())
+                && name.chars().any(|c| c.is_ascii_lowercase())
+        });
+        if path.qself.is_none() && camel_case {
+            let path = &path.path;
+            return Ok(Spawner {
+                value: quote!(#path),
+                ty: quote!(#path),
+                moved_param: None,
+            });
+        }
+    }
+    Err(syn::Error::new_spanned(
+        &expr,
+        format!(
+            "the handle this fn returns is the spawner's, so its type must be known from the \
+             signature: name it with `as`, e.g. `spawner = {} as tokio::runtime::Handle` (or \
+             `as rayon::ThreadPool`, or your own executor's type), or pass the spawner as a \
+             parameter and write `spawner = that_parameter`",
+            written(&expr)
+        ),
+    ))
+}
+
+/// An expression as it would be written: rustc's token spacing without the spaces around `.`,
+/// `::` and parentheses.
+fn written(expr: &syn::Expr) -> String {
+    let mut text = expr.to_token_stream().to_string();
+    for (spaced, tight) in [
+        (" . ", "."),
+        (" :: ", "::"),
+        (" (", "("),
+        ("( ", "("),
+        (" )", ")"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    text
+}
 
 /// Where the body runs.
 pub(crate) enum Executor {
@@ -19,7 +111,7 @@ pub(crate) enum Executor {
     Blocking,
     Local,
     Rayon,
-    Spawner(syn::Path),
+    Spawner(Spawner),
     /// Async fn with `future`: not spawned, the traced future is returned.
     Future,
 }
@@ -62,7 +154,17 @@ pub(crate) fn plan(args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
             (ExecutorOption::Blocking, false) => Executor::Blocking,
             (ExecutorOption::Rayon, false) => Executor::Rayon,
             (ExecutorOption::Future, true) => Executor::Future,
-            (ExecutorOption::Spawner(path), _) => Executor::Spawner(path),
+            (ExecutorOption::Spawner(expr), _) => match spawner(*expr, sig) {
+                Ok(spawner) => Executor::Spawner(spawner),
+                Err(error) => {
+                    errors.push(error);
+                    if is_async {
+                        Executor::Task
+                    } else {
+                        Executor::Thread
+                    }
+                }
+            },
             (misfit, _) => {
                 let (message, fallback) = match misfit {
                     ExecutorOption::Blocking => (

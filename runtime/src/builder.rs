@@ -3,128 +3,16 @@
 use std::borrow::Cow;
 use std::future::Future;
 
+use crate::classify::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure, Rule};
 use crate::context::TraceContext;
 use crate::continuation::Shape;
 use crate::executors;
 #[cfg(feature = "tokio")]
 use crate::executors::{require_local_set, require_runtime, Caller};
 use crate::future::Continued;
+use crate::op;
 use crate::pending::{Label, Name, Pending};
 use crate::spawn::{Spawn, SpawnFuture};
-use crate::verdict::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure};
-
-/// Default op of a continuation on a std thread.
-///
-/// ```
-/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
-/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
-/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
-/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
-/// #     items.find_map(|item| match item {
-/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
-/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
-/// #             _ => None,
-/// #         },
-/// #         _ => None,
-/// #     })
-/// #     .expect("one transaction")
-/// # }
-/// let trace = sent(|| traced_spawn::Builder::new("job").spawn_thread(|| ()).join().unwrap());
-/// assert_eq!(trace.op.as_deref(), Some(traced_spawn::OP_THREAD));
-/// ```
-pub const OP_THREAD: &str = "thread";
-/// Default op of a continuation on a tokio task (and on a custom [`Spawn`]/[`SpawnFuture`]
-/// executor).
-///
-/// ```
-/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
-/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
-/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
-/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
-/// #     items.find_map(|item| match item {
-/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
-/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
-/// #             _ => None,
-/// #         },
-/// #         _ => None,
-/// #     })
-/// #     .expect("one transaction")
-/// # }
-/// # let rt = tokio::runtime::Builder::new_multi_thread().build().unwrap();
-/// let trace = sent(|| rt.block_on(async {
-///     traced_spawn::Builder::new("job").spawn_task(async {}).await.unwrap()
-/// }));
-/// assert_eq!(trace.op.as_deref(), Some(traced_spawn::OP_TASK));
-/// ```
-pub const OP_TASK: &str = "task";
-/// Default op of a continuation on tokio's blocking pool.
-///
-/// ```
-/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
-/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
-/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
-/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
-/// #     items.find_map(|item| match item {
-/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
-/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
-/// #             _ => None,
-/// #         },
-/// #         _ => None,
-/// #     })
-/// #     .expect("one transaction")
-/// # }
-/// # let rt = tokio::runtime::Builder::new_multi_thread().build().unwrap();
-/// let trace = sent(|| rt.block_on(async {
-///     traced_spawn::Builder::new("job").spawn_blocking(|| ()).await.unwrap()
-/// }));
-/// assert_eq!(trace.op.as_deref(), Some(traced_spawn::OP_BLOCKING));
-/// ```
-pub const OP_BLOCKING: &str = "task.blocking";
-/// Default op of a continuation on a tokio `LocalSet`.
-///
-/// ```
-/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
-/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
-/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
-/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
-/// #     items.find_map(|item| match item {
-/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
-/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
-/// #             _ => None,
-/// #         },
-/// #         _ => None,
-/// #     })
-/// #     .expect("one transaction")
-/// # }
-/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-/// let local = tokio::task::LocalSet::new();
-/// let trace = sent(|| local.block_on(&rt, async {
-///     traced_spawn::Builder::new("job").spawn_local(async {}).await.unwrap()
-/// }));
-/// assert_eq!(trace.op.as_deref(), Some(traced_spawn::OP_LOCAL));
-/// ```
-pub const OP_LOCAL: &str = "task.local";
-/// Default op of a continuation on rayon's global pool.
-///
-#[cfg_attr(feature = "rayon", doc = "```")]
-#[cfg_attr(not(feature = "rayon"), doc = "```ignore")]
-/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
-/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
-/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
-/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
-/// #     items.find_map(|item| match item {
-/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
-/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
-/// #             _ => None,
-/// #         },
-/// #         _ => None,
-/// #     })
-/// #     .expect("one transaction")
-/// # }
-/// let trace = sent(|| traced_spawn::Builder::new("job").spawn_rayon(|| ()).join().unwrap());
-/// assert_eq!(trace.op.as_deref(), Some(traced_spawn::OP_RAYON));
-/// ```
-pub const OP_RAYON: &str = "task.rayon";
 
 /// Configures a continuation, then runs or spawns it: the API behind `#[traced_spawn]`, for code
 /// that cannot be annotated.
@@ -192,13 +80,13 @@ impl Builder {
     /// ```
     #[cfg(feature = "stream")]
     pub fn bind_stream<S: futures_core::Stream>(self, stream: S) -> crate::ContinuedStream<S> {
-        crate::ContinuedStream::new(self.pending(OP_TASK).0, stream)
+        crate::ContinuedStream::new(self.pending(op::TASK).0, stream)
     }
 }
 
 impl<C> Builder<C> {
-    /// Sets the transaction op (default: `thread` for [`Builder::spawn_thread`], `task` for
-    /// [`Builder::spawn_task`]).
+    /// Sets the transaction op (default: the executor's, from [`op`](crate::op): `thread` for
+    /// [`Builder::spawn_thread`], `task` for a tokio task).
     ///
     /// ```
     /// let builder = traced_spawn::Builder::new("jobs::send_reply").op("queue.process");
@@ -209,8 +97,8 @@ impl<C> Builder<C> {
         self
     }
 
-    /// Names the OS thread of [`Builder::spawn_thread`] (default: unnamed, like
-    /// `std::thread::spawn`).
+    /// Names the OS thread of [`Builder::spawn_thread`] (default: the Builder's name, as
+    /// `#[traced_spawn]` names the thread after the fn).
     ///
     /// ```
     /// let handle = traced_spawn::Builder::new("x")
@@ -263,18 +151,23 @@ impl<C> Builder<C> {
         self
     }
 
-    /// Classifies the body's output with `classifier` (any [`Classifier`], including a
-    /// `FnOnce(&R) -> Verdict` closure).
+    /// Classifies the body's output with `rule`, a function (a closure that captures nothing is
+    /// one) from the output to its [`Verdict`](crate::classify::Verdict).
     ///
     /// ```
-    /// use traced_spawn::{Builder, Verdict};
+    /// use traced_spawn::classify::Verdict;
+    /// use traced_spawn::Builder;
     ///
     /// let out = Builder::new("x")
     ///     .classify(|n: &i32| if *n >= 0 { Verdict::Ok } else { Verdict::Failed })
     ///     .run(|| -1);
     /// assert_eq!(out, -1);
     /// ```
-    pub fn classify<K>(self, classifier: K) -> Builder<K> {
+    pub fn classify<R>(self, rule: Rule<R>) -> Builder<Rule<R>> {
+        self.classify_with(rule)
+    }
+
+    fn classify_with<K>(self, classifier: K) -> Builder<K> {
         Builder {
             name: self.name,
             op: self.op,
@@ -292,7 +185,7 @@ impl<C> Builder<C> {
     /// assert_eq!(out, Ok(7));
     /// ```
     pub fn fallible(self) -> Builder<ErrIsFailure> {
-        self.classify(ErrIsFailure)
+        self.classify_with(ErrIsFailure)
     }
 
     /// Like [`Builder::fallible`], and the `Err` is also captured as an error event linked to the
@@ -303,7 +196,7 @@ impl<C> Builder<C> {
     /// assert!(out.is_err());
     /// ```
     pub fn capture_errors(self) -> Builder<ErrIsCaptured> {
-        self.classify(ErrIsCaptured)
+        self.classify_with(ErrIsCaptured)
     }
 
     /// The continuation this builder describes, with the executor's default op; `None` when there
@@ -331,8 +224,8 @@ impl<C> Builder<C> {
     where
         C: Classifier<R>,
     {
-        let (pending, classifier) = self.pending(OP_THREAD);
-        Pending::run_or_plain(pending, classifier, body)
+        let (pending, classifier) = self.pending(op::THREAD);
+        Pending::run_or_plain(pending, classifier.rule(), body)
     }
 
     /// Wraps `future` in a continuation that starts at its first poll. Default op: `task`.
@@ -342,12 +235,12 @@ impl<C> Builder<C> {
     /// let out = rt.block_on(traced_spawn::Builder::new("x").bind(async { 5 }));
     /// assert_eq!(out, 5);
     /// ```
-    pub fn bind<F: Future>(self, future: F) -> Continued<F, C>
+    pub fn bind<F: Future>(self, future: F) -> Continued<F>
     where
         C: Classifier<F::Output>,
     {
-        let (pending, classifier) = self.pending(OP_TASK);
-        Continued::new(pending, classifier, future)
+        let (pending, classifier) = self.pending(op::TASK);
+        Continued::new(pending, classifier.rule(), future)
     }
 
     /// Spawns `body` on a new std thread as a continuation of the caller's trace. Default op:
@@ -365,14 +258,19 @@ impl<C> Builder<C> {
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
-        C: Classifier<R> + Send + 'static,
+        C: Classifier<R>,
     {
+        // The thread is named as `#[traced_spawn]` names it: `thread_name`, else the work's name.
+        let thread_name = match (&self.thread_name, &self.name) {
+            (Some(name), _) | (None, Name::Given(name)) => name.clone().into_owned(),
+            (None, _) => String::new(),
+        };
         let mut thread = std::thread::Builder::new();
-        if let Some(thread_name) = &self.thread_name {
-            thread = thread.name(thread_name.clone().into_owned());
+        if !thread_name.is_empty() {
+            thread = thread.name(thread_name);
         }
-        let (pending, classifier) = self.pending(OP_THREAD);
-        executors::thread(thread, pending, classifier, body)
+        let (pending, classifier) = self.pending(op::THREAD);
+        executors::thread(thread, pending, classifier.rule(), body)
     }
 
     /// Spawns `future` with `tokio::spawn` as a continuation of the caller's trace. Default op:
@@ -395,11 +293,11 @@ impl<C> Builder<C> {
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
-        C: Classifier<F::Output> + Send + 'static,
+        C: Classifier<F::Output>,
     {
         let runtime = require_runtime(Caller::Builder("spawn_task"));
-        let (pending, classifier) = self.pending(OP_TASK);
-        executors::task(&runtime, pending, classifier, future)
+        let (pending, classifier) = self.pending(op::TASK);
+        executors::task(&runtime, pending, classifier.rule(), future)
     }
 
     /// Spawns `body` on tokio's blocking pool (`tokio::task::spawn_blocking`) as a continuation.
@@ -423,11 +321,11 @@ impl<C> Builder<C> {
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
-        C: Classifier<R> + Send + 'static,
+        C: Classifier<R>,
     {
         let runtime = require_runtime(Caller::Builder("spawn_blocking"));
-        let (pending, classifier) = self.pending(OP_BLOCKING);
-        executors::blocking(&runtime, pending, classifier, body)
+        let (pending, classifier) = self.pending(op::BLOCKING);
+        executors::blocking(&runtime, pending, classifier.rule(), body)
     }
 
     /// Spawns `future` on the current `LocalSet` (`tokio::task::spawn_local`) as a continuation:
@@ -455,11 +353,11 @@ impl<C> Builder<C> {
     where
         F: Future + 'static,
         F::Output: 'static,
-        C: Classifier<F::Output> + 'static,
+        C: Classifier<F::Output>,
     {
         require_local_set(Caller::Builder("spawn_local"));
-        let (pending, classifier) = self.pending(OP_LOCAL);
-        executors::local(pending, classifier, future)
+        let (pending, classifier) = self.pending(op::LOCAL);
+        executors::local(pending, classifier.rule(), future)
     }
 
     /// Spawns `body` on rayon's global pool (`rayon::spawn`) as a continuation. Default op:
@@ -475,70 +373,57 @@ impl<C> Builder<C> {
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
-        C: Classifier<R> + Send + 'static,
+        C: Classifier<R>,
     {
-        let (pending, classifier) = self.pending(OP_RAYON);
-        executors::rayon(pending, classifier, body)
+        let (pending, classifier) = self.pending(op::RAYON);
+        executors::rayon(pending, classifier.rule(), body)
     }
 
-    /// Spawns `body` on the custom executor `S` as a continuation. Default op: `task`. A job the
-    /// executor drops without running is recorded as `cancelled`.
+    /// Spawns `body` on `spawner`, any [`Spawn`] executor (a `rayon::ThreadPool`, a pool of your
+    /// own), as a continuation. Default op: `task`. A job the executor drops without running is
+    /// recorded as `cancelled`.
     ///
     /// ```
     /// use traced_spawn::{Builder, Spawn};
     ///
+    /// /// Runs the job on the calling thread.
     /// struct Inline;
     /// impl Spawn for Inline {
     ///     type Handle<R: Send + 'static> = R;
-    ///     fn spawn<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> R {
+    ///     fn spawn<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> R {
     ///         job()
     ///     }
     /// }
     ///
-    /// assert_eq!(Builder::new("x").spawn_with::<Inline, _, _>(|| 5), 5);
+    /// assert_eq!(Builder::new("x").spawn_on(&Inline, || 5), 5);
     /// ```
-    pub fn spawn_with<S, F, R>(self, body: F) -> S::Handle<R>
+    pub fn spawn_on<S, F, R>(self, spawner: &S, body: F) -> S::Handle<R>
     where
-        S: Spawn,
+        S: Spawn + ?Sized,
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
-        C: Classifier<R> + Send + 'static,
+        C: Classifier<R>,
     {
-        let (pending, classifier) = self.pending(OP_TASK);
-        executors::with::<S, _, _, _>(pending, classifier, body)
+        let (pending, classifier) = self.pending(op::TASK);
+        executors::with(spawner, pending, classifier.rule(), body)
     }
 
-    /// Spawns `future` on the custom executor `S` as a continuation. Default op: `task`.
+    /// Spawns `future` on `spawner`, any [`SpawnFuture`] executor (a `tokio::runtime::Handle`, an
+    /// executor of your own), as a continuation. Default op: `task`.
     ///
     /// ```
-    /// use traced_spawn::{Builder, SpawnFuture};
-    ///
-    /// struct Tokio;
-    /// impl SpawnFuture for Tokio {
-    ///     type Handle<T: Send + 'static> = tokio::task::JoinHandle<T>;
-    ///     fn spawn_future<F>(future: F) -> tokio::task::JoinHandle<F::Output>
-    ///     where
-    ///         F: std::future::Future + Send + 'static,
-    ///         F::Output: Send + 'static,
-    ///     {
-    ///         tokio::spawn(future)
-    ///     }
-    /// }
-    ///
-    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    /// # rt.block_on(async {
-    /// let handle = Builder::new("x").spawn_future_with::<Tokio, _>(async { 5 });
-    /// assert_eq!(handle.await.unwrap(), 5);
-    /// # });
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let handle = traced_spawn::Builder::new("x").spawn_future_on(rt.handle(), async { 5 });
+    /// assert_eq!(rt.block_on(handle).unwrap(), 5);
     /// ```
-    pub fn spawn_future_with<S, F>(self, future: F) -> S::Handle<F::Output>
+    pub fn spawn_future_on<S, F>(self, spawner: &S, future: F) -> S::Handle<F::Output>
     where
-        S: SpawnFuture,
+        S: SpawnFuture + ?Sized,
         F: Future + Send + 'static,
         F::Output: Send + 'static,
-        C: Classifier<F::Output> + Send + 'static,
+        C: Classifier<F::Output>,
     {
-        let (pending, classifier) = self.pending(OP_TASK);
-        executors::future_with::<S, _, _>(pending, classifier, future)
+        let (pending, classifier) = self.pending(op::TASK);
+        executors::future_with(spawner, pending, classifier.rule(), future)
     }
 }

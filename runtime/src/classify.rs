@@ -1,6 +1,17 @@
-//! How the value returned by a body becomes the continuation's status and, when asked, an error
-//! event. Every rule about `Result` lives here: the [`Classifier`]s of the [`Builder`] and the
-//! probe the macro applies to the written return type both call the same functions below.
+//! How the value returned by a body becomes the continuation's status (`ok` or `internal_error`)
+//! and, when asked, an error event: the [`Verdict`] on the output, given by a [`Classifier`].
+//!
+//! `#[traced_spawn]` sees the written return type and fails a continuation whose `Result` is an
+//! `Err` (with `err`, also capturing it as an event); [`Builder`] cannot tell a `Result` from
+//! another output in generic code, so it treats every output as a success unless told:
+//! [`Builder::fallible`] ([`ErrIsFailure`]), [`Builder::capture_errors`] ([`ErrIsCaptured`]) or
+//! [`Builder::classify`] with a [`Rule`] of your own. Every rule about `Result` lives here: the
+//! classifiers and the probe the macro applies to the written return type call the same
+//! functions below.
+//!
+//! [`Builder::fallible`]: crate::Builder::fallible
+//! [`Builder::capture_errors`]: crate::Builder::capture_errors
+//! [`Builder::classify`]: crate::Builder::classify
 //!
 //! [`Builder`]: crate::Builder
 
@@ -17,7 +28,8 @@ use sentry::protocol::{Event, Exception, Level, SpanStatus};
 /// body set itself on the transaction is kept, unless the body panicked.
 ///
 /// ```
-/// use traced_spawn::{Builder, Verdict};
+/// use traced_spawn::classify::Verdict;
+/// use traced_spawn::Builder;
 ///
 /// // A body whose `None` means "not found", which is a failure of this job.
 /// let found = Builder::new("lookup")
@@ -41,7 +53,7 @@ impl Verdict {
     /// Whether the body failed.
     ///
     /// ```
-    /// use traced_spawn::{Classifier, ErrIsFailure};
+    /// use traced_spawn::classify::{Classifier, ErrIsFailure};
     ///
     /// assert!(ErrIsFailure.classify(&"x".parse::<u8>()).is_failure());
     /// assert!(!ErrIsFailure.classify(&"7".parse::<u8>()).is_failure());
@@ -68,13 +80,18 @@ impl Verdict {
     }
 }
 
+/// The rule a continuation applies to its body's output: a plain function, so nothing of it is
+/// generic in the continuation's type.
+pub type Rule<R> = fn(&R) -> Verdict;
+
 /// Classifies the output of a body into a [`Verdict`].
 ///
 /// Implemented by [`AlwaysOk`] (the default), [`ErrIsFailure`], [`ErrIsCaptured`] and by any
-/// `FnOnce(&R) -> Verdict` closure.
+/// [`Rule`], a `fn(&R) -> Verdict` (a closure that captures nothing is one):
 ///
 /// ```
-/// use traced_spawn::{Builder, Verdict};
+/// use traced_spawn::classify::Verdict;
+/// use traced_spawn::Builder;
 ///
 /// // A body whose `None` means failure.
 /// let found = Builder::new("lookup")
@@ -83,14 +100,28 @@ impl Verdict {
 /// assert_eq!(found, Some(7));
 /// ```
 pub trait Classifier<R> {
+    /// The rule as a plain function, which the continuation keeps until the body returns.
+    fn rule(self) -> Rule<R>;
+
     /// Turns the body's output into a verdict.
-    fn classify(self, output: &R) -> Verdict;
+    fn classify(self, output: &R) -> Verdict
+    where
+        Self: Sized,
+    {
+        (self.rule())(output)
+    }
+}
+
+impl<R> Classifier<R> for Rule<R> {
+    fn rule(self) -> Rule<R> {
+        self
+    }
 }
 
 /// Every return value is a success; only a panic fails the continuation.
 ///
 /// ```
-/// use traced_spawn::{AlwaysOk, Classifier};
+/// use traced_spawn::classify::{AlwaysOk, Classifier};
 ///
 /// assert!(!AlwaysOk.classify(&Err::<(), _>("ignored")).is_failure());
 /// ```
@@ -98,15 +129,15 @@ pub trait Classifier<R> {
 pub struct AlwaysOk;
 
 impl<R> Classifier<R> for AlwaysOk {
-    fn classify(self, _: &R) -> Verdict {
-        Verdict::Ok
+    fn rule(self) -> Rule<R> {
+        |_| Verdict::Ok
     }
 }
 
 /// An `Err` of any type fails the continuation (status `internal_error`).
 ///
 /// ```
-/// use traced_spawn::{Classifier, ErrIsFailure};
+/// use traced_spawn::classify::{Classifier, ErrIsFailure};
 ///
 /// assert!(ErrIsFailure.classify(&Err::<(), _>("boom")).is_failure());
 /// assert!(!ErrIsFailure.classify(&Ok::<_, ()>(1)).is_failure());
@@ -115,8 +146,8 @@ impl<R> Classifier<R> for AlwaysOk {
 pub struct ErrIsFailure;
 
 impl<T, E> Classifier<Result<T, E>> for ErrIsFailure {
-    fn classify(self, output: &Result<T, E>) -> Verdict {
-        match output {
+    fn rule(self) -> Rule<Result<T, E>> {
+        |output| match output {
             Ok(_) => Verdict::Ok,
             Err(_) => Verdict::Failed,
         }
@@ -128,10 +159,10 @@ impl<T, E> Classifier<Result<T, E>> for ErrIsFailure {
 ///
 /// For `anyhow::Error` or `Box<dyn Error + Send + Sync>`, which do not implement `Error`
 /// themselves, use the macro's `err` option (it recognizes any error that derefs to
-/// `dyn Error`) or classify with a closure over [`Verdict`].
+/// `dyn Error`) or classify with a [`Rule`] of your own.
 ///
 /// ```
-/// use traced_spawn::{Classifier, ErrIsCaptured, Verdict};
+/// use traced_spawn::classify::{Classifier, ErrIsCaptured, Verdict};
 ///
 /// let err: Result<(), std::io::Error> = Err(std::io::Error::other("disk full"));
 /// let Verdict::FailedWithEvent(event) = ErrIsCaptured.classify(&err) else { unreachable!() };
@@ -141,17 +172,11 @@ impl<T, E> Classifier<Result<T, E>> for ErrIsFailure {
 pub struct ErrIsCaptured;
 
 impl<T, E: Error> Classifier<Result<T, E>> for ErrIsCaptured {
-    fn classify(self, output: &Result<T, E>) -> Verdict {
-        match output {
+    fn rule(self) -> Rule<Result<T, E>> {
+        |output| match output {
             Ok(_) => Verdict::Ok,
             Err(err) => Verdict::of_err(true, || error_event(err)),
         }
-    }
-}
-
-impl<R, F: FnOnce(&R) -> Verdict> Classifier<R> for F {
-    fn classify(self, output: &R) -> Verdict {
-        self(output)
     }
 }
 

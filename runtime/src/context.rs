@@ -9,11 +9,11 @@ use std::time::Instant;
 use sentry::protocol::{SpanId, TraceId};
 use sentry::{Hub, Scope, TransactionContext, TransactionOrSpan};
 
+use crate::classify::Verdict;
 use crate::continuation::Continuation;
 use crate::continuation::Shape;
 use crate::pending;
 use crate::propagation::{self, Propagated, TraceIds};
-use crate::verdict::AlwaysOk;
 use crate::{Builder, Continued};
 
 /// The caller's trace, captured on the calling thread, to be continued somewhere else.
@@ -271,7 +271,7 @@ impl TraceContext {
             return body();
         }
         let continuation = Continuation::start(ctx, name, op, Shape::Transaction);
-        pending::run_on_hub(continuation, AlwaysOk, body)
+        pending::run_on_hub(continuation, |_| Verdict::Ok, body)
     }
 
     /// Wraps `future` in a continuation of this context, named `name` with op `op`.

@@ -7,98 +7,11 @@ use std::time::Instant;
 use sentry::protocol::{SpanStatus, Value};
 use sentry::{Hub, TracesSamplingStrategy, Transaction, TransactionContext, TransactionOrSpan};
 
+use crate::classify::Verdict;
 use crate::context::{Anchor, Parent, TraceContext};
+use crate::data;
 use crate::flush::InFlight;
 use crate::propagation::{self, Remote};
-use crate::verdict::Verdict;
-
-/// Data key of the time, in milliseconds (a float), between the call that captured the context and
-/// the start of the body: time spent queued behind other work of the executor. For a context
-/// rebuilt from headers or serde, it counts from the rebuild.
-///
-/// ```
-/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
-/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
-/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
-/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
-/// #     items.find_map(|item| match item {
-/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
-/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
-/// #             _ => None,
-/// #         },
-/// #         _ => None,
-/// #     })
-/// #     .expect("one transaction")
-/// # }
-/// let trace = sent(|| traced_spawn::Builder::new("job").spawn_thread(|| ()).join().unwrap());
-/// let queued_ms = trace.data[traced_spawn::QUEUE_DELAY_KEY].as_f64().unwrap();
-/// assert!(queued_ms >= 0.0);
-/// ```
-pub const QUEUE_DELAY_KEY: &str = "spawn.queue_delay_ms";
-/// Data key of the executing thread's id: the number of its `ThreadId`, as a string.
-///
-/// ```
-/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
-/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
-/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
-/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
-/// #     items.find_map(|item| match item {
-/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
-/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
-/// #             _ => None,
-/// #         },
-/// #         _ => None,
-/// #     })
-/// #     .expect("one transaction")
-/// # }
-/// let trace = sent(|| traced_spawn::Builder::new("job").spawn_thread(|| ()).join().unwrap());
-/// let id: u64 = trace.data[traced_spawn::THREAD_ID_KEY].as_str().unwrap().parse().unwrap();
-/// assert!(id > 0);
-/// ```
-pub const THREAD_ID_KEY: &str = "thread.id";
-/// Data key of the executing thread's name, when it has one.
-///
-/// ```
-/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
-/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
-/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
-/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
-/// #     items.find_map(|item| match item {
-/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
-/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
-/// #             _ => None,
-/// #         },
-/// #         _ => None,
-/// #     })
-/// #     .expect("one transaction")
-/// # }
-/// let trace = sent(|| {
-///     let job = traced_spawn::Builder::new("job").thread_name("reply-worker");
-///     job.spawn_thread(|| ()).join().unwrap()
-/// });
-/// assert_eq!(trace.data[traced_spawn::THREAD_NAME_KEY], "reply-worker");
-/// ```
-pub const THREAD_NAME_KEY: &str = "thread.name";
-/// `origin` of every continuation transaction: Sentry shows it as automatic instrumentation.
-///
-/// ```
-/// # fn sent(f: impl FnOnce()) -> sentry::protocol::TraceContext {
-/// #     let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
-/// #     let envelopes = sentry::test::with_captured_envelopes_options(f, options);
-/// #     let mut items = envelopes.iter().flat_map(|envelope| envelope.items());
-/// #     items.find_map(|item| match item {
-/// #         sentry::protocol::EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
-/// #             Some(sentry::protocol::Context::Trace(trace)) => Some((**trace).clone()),
-/// #             _ => None,
-/// #         },
-/// #         _ => None,
-/// #     })
-/// #     .expect("one transaction")
-/// # }
-/// let trace = sent(|| traced_spawn::Builder::new("job").spawn_thread(|| ()).join().unwrap());
-/// assert_eq!(trace.origin.as_deref(), Some(traced_spawn::ORIGIN));
-/// ```
-pub const ORIGIN: &str = "auto.function.traced_spawn";
 
 /// How a body ended, which decides the continuation's status.
 pub(crate) enum Ending {
@@ -303,7 +216,7 @@ fn record(recording: &TransactionOrSpan, captured_at: Option<Instant>) {
     recording.set_status(SpanStatus::Ok);
     match recording {
         TransactionOrSpan::Transaction(tx) => {
-            tx.set_origin(ORIGIN);
+            tx.set_origin(data::ORIGIN);
             record_data(&mut tx.data(), captured_at);
         }
         TransactionOrSpan::Span(span) => record_data(&mut span.data(), captured_at),
@@ -331,14 +244,14 @@ fn record_data(data: &mut impl DataSink, captured_at: Option<Instant>) {
     if let Some(captured_at) = captured_at {
         let queue_delay = captured_at.elapsed();
         data.put(
-            QUEUE_DELAY_KEY,
+            data::QUEUE_DELAY_MS,
             Value::from(queue_delay.as_secs_f64() * 1000.0),
         );
     }
     THREAD_DATA.with(|(id, name)| {
-        data.put(THREAD_ID_KEY, id.clone());
+        data.put(data::THREAD_ID, id.clone());
         if let Some(name) = name {
-            data.put(THREAD_NAME_KEY, name.clone());
+            data.put(data::THREAD_NAME, name.clone());
         }
     });
 }

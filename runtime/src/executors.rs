@@ -8,25 +8,24 @@
 
 use std::future::Future;
 
+use crate::classify::Rule;
 use crate::future::Continued;
 use crate::pending::{HandOver, Pending};
 use crate::spawn::{Spawn, SpawnFuture};
-use crate::verdict::Classifier;
 
 /// A new std thread, configured by `thread`.
-pub(crate) fn thread<F, R, C>(
+pub(crate) fn thread<F, R>(
     thread: std::thread::Builder,
     pending: Option<Pending>,
-    classifier: C,
+    rule: Rule<R>,
     body: F,
 ) -> std::thread::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
-    C: Classifier<R> + Send + 'static,
 {
     thread
-        .spawn(move || Pending::run_or_plain(pending, classifier, body))
+        .spawn(move || Pending::run_or_plain(pending, rule, body))
         .expect("failed to spawn thread")
 }
 
@@ -35,73 +34,66 @@ where
 /// which is what keeps a spawn without a client as cheap as a plain one.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub(crate) fn task<F, C>(
+pub(crate) fn task<F>(
     runtime: &Runtime,
     pending: Option<Pending>,
-    classifier: C,
+    rule: Rule<F::Output>,
     future: F,
 ) -> tokio::task::JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
-    C: Classifier<F::Output> + Send + 'static,
 {
     match pending {
         None => runtime.spawn(future),
-        pending => runtime.spawn(Continued::new(pending, classifier, future)),
+        pending => runtime.spawn(Continued::new(pending, rule, future)),
     }
 }
 
 /// tokio's blocking pool of `runtime`.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub(crate) fn blocking<F, R, C>(
+pub(crate) fn blocking<F, R>(
     runtime: &Runtime,
     pending: Option<Pending>,
-    classifier: C,
+    rule: Rule<R>,
     body: F,
 ) -> tokio::task::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
-    C: Classifier<R> + Send + 'static,
 {
-    runtime.spawn_blocking(move || Pending::run_or_plain(pending, classifier, body))
+    runtime.spawn_blocking(move || Pending::run_or_plain(pending, rule, body))
 }
 
 /// The current `LocalSet`.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub(crate) fn local<F, C>(
+pub(crate) fn local<F>(
     pending: Option<Pending>,
-    classifier: C,
+    rule: Rule<F::Output>,
     future: F,
 ) -> tokio::task::JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
-    C: Classifier<F::Output> + 'static,
 {
-    let continued = Continued::new(pending, classifier, future);
+    let continued = Continued::new(pending, rule, future);
     let _hand_over = HandOver::begin();
     tokio::task::spawn_local(continued)
 }
 
-/// rayon's global pool.
+/// The pool of the calling rayon worker, or rayon's global pool from any other thread, as
+/// `rayon::spawn` chooses (a `rayon::ThreadPool` value is a [`Spawn`] executor of its own).
 #[cfg(feature = "rayon")]
-pub(crate) fn rayon<F, R, C>(
-    pending: Option<Pending>,
-    classifier: C,
-    body: F,
-) -> crate::RayonHandle<R>
+pub(crate) fn rayon<F, R>(pending: Option<Pending>, rule: Rule<R>, body: F) -> crate::RayonHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
-    C: Classifier<R> + Send + 'static,
 {
     let (completion, handle) = crate::rayon_handle::pair();
     rayon::spawn(move || {
-        let run = || Pending::run_or_plain(pending, classifier, body);
+        let run = || Pending::run_or_plain(pending, rule, body);
         // rayon aborts the process on a panic that escapes a job: hand it to the handle.
         let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
         completion.complete(output);
@@ -109,33 +101,37 @@ where
     handle
 }
 
-/// The custom executor of jobs `S`.
-pub(crate) fn with<S, F, R, C>(pending: Option<Pending>, classifier: C, body: F) -> S::Handle<R>
+/// A custom executor of jobs.
+pub(crate) fn with<S, F, R>(
+    spawner: &S,
+    pending: Option<Pending>,
+    rule: Rule<R>,
+    body: F,
+) -> S::Handle<R>
 where
-    S: Spawn,
+    S: Spawn + ?Sized,
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
-    C: Classifier<R> + Send + 'static,
 {
     let _hand_over = HandOver::begin();
-    S::spawn(move || Pending::run_or_plain(pending, classifier, body))
+    spawner.spawn(move || Pending::run_or_plain(pending, rule, body))
 }
 
-/// The custom executor of futures `S`.
-pub(crate) fn future_with<S, F, C>(
+/// A custom executor of futures.
+pub(crate) fn future_with<S, F>(
+    spawner: &S,
     pending: Option<Pending>,
-    classifier: C,
+    rule: Rule<F::Output>,
     future: F,
 ) -> S::Handle<F::Output>
 where
-    S: SpawnFuture,
+    S: SpawnFuture + ?Sized,
     F: Future + Send + 'static,
     F::Output: Send + 'static,
-    C: Classifier<F::Output> + Send + 'static,
 {
-    let continued = Continued::new(pending, classifier, future);
+    let continued = Continued::new(pending, rule, future);
     let _hand_over = HandOver::begin();
-    S::spawn_future(continued)
+    spawner.spawn_future(continued)
 }
 
 /// Who spawns, as a panic message names it.

@@ -97,10 +97,26 @@ pub fn flush_blocking(timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     let client = sentry::Hub::current().client();
     let idle = wait_idle(deadline);
-    let flushed = client.is_none_or(|client| {
-        client.flush(Some(deadline.saturating_duration_since(Instant::now())))
-    });
+    let flushed = client.is_none_or(|client| flush_client(client, deadline));
     idle && flushed
+}
+
+/// Flushes `client` until `deadline` at the latest. sentry's flush first hands its transport a
+/// flush command with a blocking send, before its own timeout starts: with the transport's queue
+/// full and a send that never ends (an endpoint that never answers), it would block past any
+/// timeout. So it runs on a thread of its own, and this returns `false` at the deadline.
+fn flush_client(client: Arc<sentry::Client>, deadline: Instant) -> bool {
+    let (done, flushed) = std::sync::mpsc::sync_channel(1);
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let started = std::thread::Builder::new()
+        .name("traced-spawn-flush-client".into())
+        .spawn(move || {
+            let _ = done.send(client.flush(Some(remaining)));
+        });
+    started.is_ok()
+        && flushed
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or(false)
 }
 
 /// [`flush_blocking`] for async code: waits, without blocking the executor's threads, until

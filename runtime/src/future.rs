@@ -1,5 +1,6 @@
 //! A future that runs as a continuation of a captured trace.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe};
@@ -11,9 +12,10 @@ use std::sync::Arc;
 use pin_project_lite::pin_project;
 use sentry::{Hub, HubSwitchGuard};
 
+use crate::classify::{Rule, Verdict};
 use crate::continuation::{Continuation, Ending};
 use crate::pending::{Pending, Waiting};
-use crate::verdict::{AlwaysOk, Classifier, Verdict};
+use crate::Builder;
 
 pin_project! {
     /// A future that runs as a continuation of a [`TraceContext`](crate::TraceContext).
@@ -40,14 +42,21 @@ pin_project! {
     /// # });
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Continued<F, C = AlwaysOk> {
+    pub struct Continued<F>
+    where
+        F: Future,
+    {
         #[pin]
         future: ManuallyDrop<F>,
         state: State,
-        classifier: Option<C>,
+        // The rule on the output: a plain function, so the type names only the future.
+        rule: Option<Rule<F::Output>>,
     }
 
-    impl<F, C> PinnedDrop for Continued<F, C> {
+    impl<F> PinnedDrop for Continued<F>
+    where
+        F: Future,
+    {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             drop_inner_first(this.state, this.future);
@@ -64,13 +73,13 @@ enum State {
     Done,
 }
 
-impl<F, C> Continued<F, C> {
+impl<F: Future> Continued<F> {
     /// `future` as the continuation `pending`, or as it is when there is none.
-    pub(crate) fn new(pending: Option<Pending>, classifier: C, future: F) -> Self {
+    pub(crate) fn new(pending: Option<Pending>, rule: Rule<F::Output>, future: F) -> Self {
         Continued {
             future: ManuallyDrop::new(future),
             state: State::new(pending),
-            classifier: Some(classifier),
+            rule: Some(rule),
         }
     }
 }
@@ -141,7 +150,7 @@ impl State {
     }
 }
 
-impl<F: Future, C: Classifier<F::Output>> Future for Continued<F, C> {
+impl<F: Future> Future for Continued<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
@@ -156,10 +165,7 @@ impl<F: Future, C: Classifier<F::Output>> Future for Continued<F, C> {
         match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => {
-                let verdict = this
-                    .classifier
-                    .take()
-                    .map_or(Verdict::Ok, |classifier| classifier.classify(&output));
+                let verdict = this.rule.take().map_or(Verdict::Ok, |rule| rule(&output));
                 this.state.end(verdict);
                 Poll::Ready(output)
             }
@@ -242,3 +248,44 @@ impl<S: futures_core::Stream> futures_core::Stream for ContinuedStream<S> {
         self.stream.size_hint()
     }
 }
+
+/// Continues the caller's trace in any future, in the shape of tracing's `Instrument`: the
+/// context is captured when the method is called, and the future runs as its continuation when
+/// polled, wherever it is polled (a `JoinSet`, a `TaskTracker`, `FuturesUnordered`, `select!`,
+/// another executor).
+///
+/// Every output finishes the continuation as `ok` (a panic as `internal_error`, a drop before
+/// completion as `cancelled`); for a `Result` whose `Err` should fail it, use
+/// [`Builder::fallible`](crate::Builder::fallible) then [`Builder::bind`](crate::Builder::bind).
+///
+/// ```
+/// use traced_spawn::ContinueTrace as _;
+///
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # rt.block_on(async {
+/// let mut tasks = tokio::task::JoinSet::new();
+/// for page in 0..3 {
+///     // A continuation transaction each, in the caller's trace.
+///     tasks.spawn(async move { page * 10 }.continue_trace("crawler::fetch"));
+/// }
+/// // Awaited before the caller finishes: child spans of the caller's span instead.
+/// let total: u32 = async { 5 }.continue_as_child("crawler::merge").await;
+/// # assert_eq!(total, 5);
+/// # while tasks.join_next().await.is_some() {}
+/// # });
+/// ```
+pub trait ContinueTrace: Future + Sized {
+    /// A continuation transaction of the trace current here: same trace id, parent = the
+    /// active span here, same sampling decision; op `task`.
+    fn continue_trace(self, name: impl Into<Cow<'static, str>>) -> Continued<Self> {
+        Builder::new(name).bind(self)
+    }
+
+    /// A child span of the span active here, for work awaited before that span finishes (one
+    /// transaction for a fan-out); a transaction when no span is active here.
+    fn continue_as_child(self, name: impl Into<Cow<'static, str>>) -> Continued<Self> {
+        Builder::new(name).child().bind(self)
+    }
+}
+
+impl<F: Future> ContinueTrace for F {}

@@ -5,8 +5,8 @@
 //! it; a `Pending` dropped unrun (an executor that shut down, a task aborted before its first
 //! poll) is still recorded, as `cancelled`.
 //!
-//! Nothing here depends on the body's type or on its classifier: this code is compiled once, in
-//! this crate, not once per traced fn. What is generic ([`run_on_hub`], [`Pending::run_or_plain`])
+//! Nothing here depends on the body's type or on the rule on its output: this code is compiled
+//! once, in this crate, not once per traced fn. What is generic ([`run_on_hub`], [`Pending::run_or_plain`])
 //! is the few lines that call the body and classify its output.
 //!
 //! [`Continued`]: crate::Continued
@@ -17,10 +17,10 @@ use std::panic::{self, AssertUnwindSafe};
 
 use sentry::Hub;
 
+use crate::classify::Rule;
 use crate::context::TraceContext;
 use crate::continuation::{Continuation, Ending, Shape};
 use crate::flush::InFlight;
-use crate::verdict::Classifier;
 
 /// A transaction name or op.
 pub(crate) type Label = Cow<'static, str>;
@@ -159,15 +159,15 @@ impl Pending {
     }
 
     /// Runs `body` as the continuation `pending`, or as it is when there is none, and classifies
-    /// its output with `classifier`. Executors are handed this one closure either way, so their
+    /// its output with `rule`. Executors are handed this one closure either way, so their
     /// spawn path is compiled once per body.
     pub(crate) fn run_or_plain<R>(
         pending: Option<Self>,
-        classifier: impl Classifier<R>,
+        rule: Rule<R>,
         body: impl FnOnce() -> R,
     ) -> R {
         match pending {
-            Some(pending) => run_on_hub(pending.start(), classifier, body),
+            Some(pending) => run_on_hub(pending.start(), rule, body),
             None => body(),
         }
     }
@@ -215,17 +215,17 @@ impl Drop for Waiting {
     }
 }
 
-/// Runs `body` under the continuation's hub and finishes it with `classifier`'s verdict on the
+/// Runs `body` under the continuation's hub and finishes it with `rule`'s verdict on the
 /// output; a panic finishes it as `internal_error` and is resumed.
 pub(crate) fn run_on_hub<R>(
     continuation: Continuation,
-    classifier: impl Classifier<R>,
+    rule: Rule<R>,
     body: impl FnOnce() -> R,
 ) -> R {
     let hub = continuation.hub().clone();
     Hub::run(hub, || match panic::catch_unwind(AssertUnwindSafe(body)) {
         Ok(output) => {
-            continuation.finish(Ending::Returned(classifier.classify(&output)));
+            continuation.finish(Ending::Returned(rule(&output)));
             output
         }
         Err(payload) => {

@@ -7,27 +7,23 @@ pub use ::tokio;
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::marker::PhantomData;
 #[cfg(debug_assertions)]
 use std::pin::Pin;
 
-#[cfg(feature = "rayon")]
-use crate::builder::OP_RAYON;
-#[cfg(feature = "tokio")]
-use crate::builder::{OP_BLOCKING, OP_LOCAL};
-use crate::builder::{OP_TASK, OP_THREAD};
+pub use crate::classify::probe::{
+    DebugVerdict, DerefErrorVerdict, ErrorVerdict, OtherVerdict, Probe, ResultVerdict,
+};
+use crate::classify::Rule;
+pub use crate::classify::Verdict;
 use crate::context::TraceContext;
 use crate::continuation::Shape;
 use crate::executors;
 #[cfg(feature = "tokio")]
 use crate::executors::{require_local_set, require_runtime, Caller};
+use crate::op;
 pub use crate::pending::Name;
 use crate::pending::Pending;
 pub use crate::spawn::{Spawn, SpawnFuture};
-pub use crate::verdict::probe::{
-    DebugVerdict, DerefErrorVerdict, ErrorVerdict, OtherVerdict, Probe, ResultVerdict,
-};
-pub use crate::verdict::{Classifier, Verdict};
 pub use crate::Continued;
 #[cfg(feature = "rayon")]
 pub use crate::RayonHandle;
@@ -64,18 +60,15 @@ impl Spec {
 }
 
 // Build cost. In builds with debug assertions (cargo's `dev` profile) the glue below boxes the
-// body and its verdict before handing them on: the executor's spawn path, the continuation and
-// the wrapper are then instantiated once per return type, not once per annotated fn, which is what
-// a debug build of a crate with many annotated fns spends its time on. Boxing a `Send` body
-// changes nothing it does. Release builds hand the body on as it is: no allocation, no indirect
-// call.
+// body before handing it on: the executor's spawn path, the continuation and the wrapper are
+// then instantiated once per return type, not once per annotated fn, which is what a debug build
+// of a crate with many annotated fns spends its time on. Boxing a `Send` body changes nothing it
+// does. Release builds hand the body on as it is: no allocation, no indirect call. The verdict is
+// a plain `fn` pointer in both (the macro's closure captures nothing), so it adds no type.
 
-/// A job's body and verdict, boxed in debug builds.
+/// A job's body, boxed in debug builds.
 #[cfg(debug_assertions)]
 type Job<R> = Box<dyn FnOnce() -> R + Send>;
-/// A verdict, boxed in debug builds (a verdict closure captures nothing: no allocation).
-#[cfg(debug_assertions)]
-type BoxedVerdict<R> = Box<dyn FnOnce(&R) -> Verdict + Send>;
 /// A task's future, boxed in debug builds.
 #[cfg(debug_assertions)]
 type Task<R> = Pin<Box<dyn Future<Output = R> + Send>>;
@@ -87,169 +80,153 @@ pub fn assert_arg<T: Send + 'static>(_: &T) {}
 /// A parameter moved into a `spawn_local` body must be `'static`.
 pub fn assert_local_arg<T: 'static>(_: &T) {}
 
-/// A job's body and verdict as they are handed on: boxed in debug builds.
+/// A job's body as it is handed on: boxed in debug builds.
 #[cfg(debug_assertions)]
-fn job<F, R, C>(body: F, verdict: C) -> (Job<R>, BoxedVerdict<R>)
+fn job<F, R>(body: F) -> Job<R>
 where
     F: FnOnce() -> R + Send + 'static,
-    C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    (Box::new(body), Box::new(verdict))
+    Box::new(body)
 }
 
-/// A job's body and verdict as they are handed on: as they are in release builds.
+/// A job's body as it is handed on: as it is in release builds.
 #[cfg(not(debug_assertions))]
 #[inline(always)]
-fn job<F, C>(body: F, verdict: C) -> (F, C) {
-    (body, verdict)
+fn job<F>(body: F) -> F {
+    body
 }
 
-/// A task's future and verdict as they are handed on: boxed in debug builds.
+/// A task's future as it is handed on: boxed in debug builds.
 #[cfg(debug_assertions)]
-fn task_parts<Fut, C>(fut: Fut, verdict: C) -> (Task<Fut::Output>, BoxedVerdict<Fut::Output>)
+fn task_future<Fut>(fut: Fut) -> Task<Fut::Output>
 where
     Fut: Future + Send + 'static,
-    C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
 {
-    (Box::pin(fut), Box::new(verdict))
+    Box::pin(fut)
 }
 
-/// A `LocalSet` task's future and verdict as they are handed on: boxed in debug builds.
+/// A `LocalSet` task's future as it is handed on: boxed in debug builds.
 #[cfg(all(feature = "tokio", debug_assertions))]
-#[allow(clippy::type_complexity)]
-fn local_parts<Fut, C>(
-    fut: Fut,
-    verdict: C,
-) -> (
-    Pin<Box<dyn Future<Output = Fut::Output>>>,
-    Box<dyn FnOnce(&Fut::Output) -> Verdict>,
-)
+fn local_future<Fut>(fut: Fut) -> Pin<Box<dyn Future<Output = Fut::Output>>>
 where
     Fut: Future + 'static,
-    C: FnOnce(&Fut::Output) -> Verdict + 'static,
 {
-    (Box::pin(fut), Box::new(verdict))
+    Box::pin(fut)
 }
 
-/// A task's future and verdict as they are handed on: as they are in release builds.
+/// A task's future as it is handed on: as it is in release builds.
 #[cfg(not(debug_assertions))]
 #[inline(always)]
-fn task_parts<Fut, C>(fut: Fut, verdict: C) -> (Fut, C) {
-    (fut, verdict)
+fn task_future<Fut>(fut: Fut) -> Fut {
+    fut
 }
 
 #[cfg(all(feature = "tokio", not(debug_assertions)))]
-use task_parts as local_parts;
+use task_future as local_future;
 
 /// `#[traced_spawn]` on a sync fn: a std thread.
-pub fn thread<F, R, C>(spec: &Spec, body: F, verdict: C) -> std::thread::JoinHandle<R>
+pub fn thread<F, R>(spec: &Spec, body: F, verdict: Rule<R>) -> std::thread::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
-    C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    let (body, verdict) = job(body, verdict);
     let thread_name = spec.thread_name.unwrap_or(spec.fn_name);
     let thread = std::thread::Builder::new().name(thread_name.to_owned());
-    executors::thread(thread, spec.pending(OP_THREAD), verdict, body)
+    executors::thread(thread, spec.pending(op::THREAD), verdict, job(body))
 }
 
 /// `#[traced_spawn]` on an async fn: a tokio task, spawned now.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub fn task<Fut, C>(spec: &Spec, fut: Fut, verdict: C) -> tokio::task::JoinHandle<Fut::Output>
+pub fn task<Fut>(
+    spec: &Spec,
+    fut: Fut,
+    verdict: Rule<Fut::Output>,
+) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
-    C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
 {
     let runtime = require_runtime(Caller::Function(spec.fn_name));
-    let (fut, verdict) = task_parts(fut, verdict);
-    executors::task(&runtime, spec.pending(OP_TASK), verdict, fut)
+    executors::task(&runtime, spec.pending(op::TASK), verdict, task_future(fut))
 }
 
 /// `#[traced_spawn(future)]`: the traced future, unspawned.
-pub fn future<Fut, C>(spec: &Spec, fut: Fut, verdict: C) -> crate::Continued<Fut, C>
-where
-    Fut: Future,
-    C: FnOnce(&Fut::Output) -> Verdict,
-{
-    crate::Continued::new(spec.pending(OP_TASK), verdict, fut)
+pub fn future<Fut: Future>(
+    spec: &Spec,
+    fut: Fut,
+    verdict: Rule<Fut::Output>,
+) -> crate::Continued<Fut> {
+    crate::Continued::new(spec.pending(op::TASK), verdict, fut)
 }
 
 /// `#[traced_spawn(blocking)]`: tokio's blocking pool.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub fn blocking<F, R, C>(spec: &Spec, body: F, verdict: C) -> tokio::task::JoinHandle<R>
+pub fn blocking<F, R>(spec: &Spec, body: F, verdict: Rule<R>) -> tokio::task::JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
-    C: FnOnce(&R) -> Verdict + Send + 'static,
 {
     let runtime = require_runtime(Caller::BlockingFunction(spec.fn_name));
-    let (body, verdict) = job(body, verdict);
-    executors::blocking(&runtime, spec.pending(OP_BLOCKING), verdict, body)
+    executors::blocking(&runtime, spec.pending(op::BLOCKING), verdict, job(body))
 }
 
 /// `#[traced_spawn(local)]`: the current `LocalSet`.
 #[cfg(feature = "tokio")]
 #[track_caller]
-pub fn local<Fut, C>(spec: &Spec, fut: Fut, verdict: C) -> tokio::task::JoinHandle<Fut::Output>
+pub fn local<Fut>(
+    spec: &Spec,
+    fut: Fut,
+    verdict: Rule<Fut::Output>,
+) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut: Future + 'static,
     Fut::Output: 'static,
-    C: FnOnce(&Fut::Output) -> Verdict + 'static,
 {
     require_local_set(Caller::Function(spec.fn_name));
-    let (fut, verdict) = local_parts(fut, verdict);
-    executors::local(spec.pending(OP_LOCAL), verdict, fut)
+    executors::local(spec.pending(op::LOCAL), verdict, local_future(fut))
 }
 
-/// `#[traced_spawn(rayon)]`: rayon's global pool.
+/// `#[traced_spawn(rayon)]`: the calling worker's rayon pool, or the global pool.
 #[cfg(feature = "rayon")]
-pub fn rayon<F, R, C>(spec: &Spec, body: F, verdict: C) -> RayonHandle<R>
+pub fn rayon<F, R>(spec: &Spec, body: F, verdict: Rule<R>) -> RayonHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
-    C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    let (body, verdict) = job(body, verdict);
-    executors::rayon(spec.pending(OP_RAYON), verdict, body)
+    executors::rayon(spec.pending(op::RAYON), verdict, job(body))
 }
 
-/// `#[traced_spawn(spawner = S)]` on a sync fn.
-pub fn spawner<S, F, R, C>(_: PhantomData<S>, spec: &Spec, body: F, verdict: C) -> S::Handle<R>
+/// `#[traced_spawn(spawner = EXPR)]` on a sync fn: `spawner` is `&(EXPR)`, evaluated at the call.
+pub fn spawner<S, F, R>(spawner: &S, spec: &Spec, body: F, verdict: Rule<R>) -> S::Handle<R>
 where
-    S: Spawn,
+    S: Spawn + ?Sized,
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
-    C: FnOnce(&R) -> Verdict + Send + 'static,
 {
-    let (body, verdict) = job(body, verdict);
-    executors::with::<S, _, _, _>(spec.pending(OP_TASK), verdict, body)
+    executors::with(spawner, spec.pending(op::TASK), verdict, job(body))
 }
 
-/// `#[traced_spawn(spawner = S)]` on an async fn.
-pub fn spawner_task<S, Fut, C>(
-    _: PhantomData<S>,
+/// `#[traced_spawn(spawner = EXPR)]` on an async fn: `spawner` is `&(EXPR)`, evaluated at the
+/// call.
+pub fn spawner_task<S, Fut>(
+    spawner: &S,
     spec: &Spec,
     fut: Fut,
-    verdict: C,
+    verdict: Rule<Fut::Output>,
 ) -> S::Handle<Fut::Output>
 where
-    S: SpawnFuture,
+    S: SpawnFuture + ?Sized,
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
-    C: FnOnce(&Fut::Output) -> Verdict + Send + 'static,
 {
-    let (fut, verdict) = task_parts(fut, verdict);
-    executors::future_with::<S, _, _>(spec.pending(OP_TASK), verdict, fut)
+    executors::future_with(spawner, spec.pending(op::TASK), verdict, task_future(fut))
 }
 
 /// Stands in for an executor whose cargo feature is off, so the error names the feature.
 #[cfg(not(all(feature = "tokio", feature = "rayon")))]
 mod missing {
-    use std::marker::PhantomData;
 
     /// Never implemented: a bound on it reports the missing `rayon` feature.
     #[cfg(not(feature = "rayon"))]
@@ -270,7 +247,7 @@ mod missing {
     pub trait TokioFeature {}
 
     /// The handle type named in a signature when the executor is not compiled in.
-    pub struct Unavailable<T>(pub(crate) PhantomData<T>);
+    pub struct Unavailable<T>(pub(crate) std::marker::PhantomData<T>);
 }
 
 #[cfg(not(feature = "rayon"))]
@@ -278,11 +255,11 @@ pub use missing::Unavailable as RayonHandle;
 
 /// `#[traced_spawn(rayon)]` without the `rayon` feature: an error that says so.
 #[cfg(not(feature = "rayon"))]
-pub fn rayon<F, R, C>(_: &Spec, _: F, _: C) -> RayonHandle<R>
+pub fn rayon<F, R>(_: &Spec, _: F, _: Rule<R>) -> RayonHandle<R>
 where
     R: missing::RayonFeature,
 {
-    RayonHandle(PhantomData)
+    RayonHandle(std::marker::PhantomData)
 }
 
 /// Without the `tokio` feature, the signatures still resolve and the call reports the feature.
@@ -296,27 +273,85 @@ pub mod tokio {
 
 /// `#[traced_spawn]` on an async fn without the `tokio` feature: an error that says so.
 #[cfg(not(feature = "tokio"))]
-pub fn task<Fut: Future, C>(_: &Spec, _: Fut, _: C) -> tokio::task::JoinHandle<Fut::Output>
+pub fn task<Fut: Future>(
+    _: &Spec,
+    _: Fut,
+    _: Rule<Fut::Output>,
+) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut::Output: missing::TokioFeature,
 {
-    missing::Unavailable(PhantomData)
+    missing::Unavailable(std::marker::PhantomData)
 }
 
 /// `#[traced_spawn(blocking)]` without the `tokio` feature: an error that says so.
 #[cfg(not(feature = "tokio"))]
-pub fn blocking<F, R, C>(_: &Spec, _: F, _: C) -> tokio::task::JoinHandle<R>
+pub fn blocking<F, R>(_: &Spec, _: F, _: Rule<R>) -> tokio::task::JoinHandle<R>
 where
     R: missing::TokioFeature,
 {
-    missing::Unavailable(PhantomData)
+    missing::Unavailable(std::marker::PhantomData)
 }
 
 /// `#[traced_spawn(local)]` without the `tokio` feature: an error that says so.
 #[cfg(not(feature = "tokio"))]
-pub fn local<Fut: Future, C>(_: &Spec, _: Fut, _: C) -> tokio::task::JoinHandle<Fut::Output>
+pub fn local<Fut: Future>(
+    _: &Spec,
+    _: Fut,
+    _: Rule<Fut::Output>,
+) -> tokio::task::JoinHandle<Fut::Output>
 where
     Fut::Output: missing::TokioFeature,
 {
-    missing::Unavailable(PhantomData)
+    missing::Unavailable(std::marker::PhantomData)
+}
+
+/// What the rustdoc examples use to show what a continuation sends: one helper for all of them.
+pub mod doc {
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use sentry::protocol::{Context, EnvelopeItem, TraceContext};
+    use sentry::{ClientOptions, Envelope, Hub, Transport};
+
+    /// Keeps every envelope sent.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<Envelope>>);
+
+    impl Transport for Kept {
+        fn send_envelope(&self, envelope: Envelope) {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(envelope);
+        }
+    }
+
+    /// Runs `f` under a hub whose client samples every trace, and returns the trace context of
+    /// the first transaction it sent.
+    ///
+    /// # Panics
+    ///
+    /// When `f` sent no transaction.
+    pub fn sent(f: impl FnOnce()) -> TraceContext {
+        let kept = Arc::new(Kept::default());
+        let transport = kept.clone();
+        let options = ClientOptions::new()
+            .dsn("https://public@sentry.invalid/1")
+            .traces_sample_rate(1.0)
+            .transport(move |_: &ClientOptions| transport.clone() as Arc<dyn Transport>);
+        let client = Arc::new(sentry::Client::from(options));
+        Hub::run(Arc::new(Hub::new(Some(client.clone()), Arc::default())), f);
+        client.flush(None);
+        let envelopes = kept.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut items = envelopes.iter().flat_map(Envelope::items);
+        items
+            .find_map(|item| match item {
+                EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+                    Some(Context::Trace(trace)) => Some((**trace).clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .expect("one transaction")
+    }
 }

@@ -581,7 +581,7 @@ impl Process {
         self
     }
 
-    fn builder(&self, name: String) -> Builder<crate::ErrIsFailure> {
+    fn builder(&self, name: String) -> Builder<crate::classify::ErrIsFailure> {
         let builder = Builder::new(name).op(OP_CONSUMER).fallible();
         match self.trace.context() {
             Ok(ctx) => builder.context(ctx),

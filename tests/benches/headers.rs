@@ -16,9 +16,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use traced_spawn::{
-    TraceContext, BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER,
-};
+use traced_spawn::{header, TraceContext};
 
 const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const SPAN: &str = "b7ad6b7169203331";
@@ -43,7 +41,7 @@ fn incoming(headers: Vec<(&'static str, String)>, check: fn(&TraceContext)) -> B
 fn baggage_of(ctx: &TraceContext) -> Option<String> {
     ctx.to_headers()
         .into_iter()
-        .find(|(name, _)| *name == BAGGAGE_HEADER)
+        .find(|(name, _)| *name == header::BAGGAGE)
         .map(|(_, value)| value)
 }
 
@@ -99,8 +97,8 @@ fn main() {
         .join(",");
     let mut hostile_tracestate = max_tracestate.clone();
     hostile_tracestate.push('=');
-    let sentry_trace = (SENTRY_TRACE_HEADER, format!("{TRACE}-{SPAN}-1"));
-    let traceparent = (TRACEPARENT_HEADER, format!("00-{TRACE}-{SPAN}-01"));
+    let sentry_trace = (header::SENTRY_TRACE, format!("{TRACE}-{SPAN}-1"));
+    let traceparent = (header::TRACEPARENT, format!("00-{TRACE}-{SPAN}-01"));
     let mib = "a".repeat(1 << 20);
 
     let variants = vec![
@@ -117,34 +115,37 @@ fn main() {
         Variant {
             name: "from_headers, largest valid baggage (8191 B, 64 members)",
             run: incoming(
-                vec![sentry_trace.clone(), (BAGGAGE_HEADER, max_baggage.clone())],
+                vec![sentry_trace.clone(), (header::BAGGAGE, max_baggage.clone())],
                 |ctx| assert_eq!(baggage_of(ctx).map(|b| b.len()), Some(8191)),
             ),
         },
         Variant {
             name: "from_headers, hostile baggage (8191 B, invalid last byte)",
             run: incoming(
-                vec![sentry_trace.clone(), (BAGGAGE_HEADER, hostile_baggage)],
+                vec![sentry_trace.clone(), (header::BAGGAGE, hostile_baggage)],
                 |ctx| assert_eq!(baggage_of(ctx), None),
             ),
         },
         Variant {
             name: "from_headers, hostile tracestate (32 members, invalid last byte)",
             run: incoming(
-                vec![traceparent.clone(), (TRACESTATE_HEADER, hostile_tracestate)],
+                vec![
+                    traceparent.clone(),
+                    (header::TRACESTATE, hostile_tracestate),
+                ],
                 |ctx| assert_eq!(ctx.to_headers().len(), 2),
             ),
         },
         Variant {
             name: "from_headers, 1 MiB baggage (rejected by its length)",
             run: incoming(
-                vec![sentry_trace.clone(), (BAGGAGE_HEADER, mib.clone())],
+                vec![sentry_trace.clone(), (header::BAGGAGE, mib.clone())],
                 |ctx| assert_eq!(baggage_of(ctx), None),
             ),
         },
         Variant {
             name: "from_headers, 1 MiB sentry-trace + valid traceparent",
-            run: incoming(vec![(SENTRY_TRACE_HEADER, mib), traceparent], |ctx| {
+            run: incoming(vec![(header::SENTRY_TRACE, mib), traceparent], |ctx| {
                 assert_eq!(ctx.sampled(), Some(true))
             }),
         },

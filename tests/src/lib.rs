@@ -207,3 +207,215 @@ pub fn example_binary(name: &str, override_var: &str) -> std::path::PathBuf {
     );
     bin
 }
+
+/// A Sentry-protocol receiver over HTTP/1.1 on loopback, for sentry's real HTTP transport: it
+/// parses every envelope it is sent, counts its transactions (by event id) and the discards its
+/// client reports declare, and answers `200` after an optional added latency per request.
+///
+/// An envelope is counted when its body has been read, before the latency and the answer: once
+/// the transport has its answer (or has been joined), what it sent is counted.
+#[derive(Debug)]
+pub struct Receiver {
+    address: std::net::SocketAddr,
+    received: std::sync::Arc<std::sync::Mutex<Received>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What a [`Receiver`] was sent.
+#[derive(Debug, Clone, Default)]
+pub struct Received {
+    /// HTTP requests received.
+    pub requests: usize,
+    /// Envelopes whose body could not be parsed.
+    pub malformed: usize,
+    /// Every transaction item, in the order received.
+    pub transactions: Vec<Transaction<'static>>,
+    /// Discards declared by client reports: `(reason, category)` to quantity, summed.
+    pub discarded: std::collections::BTreeMap<(String, String), u64>,
+}
+
+impl Received {
+    /// Transaction items received (duplicates included).
+    pub fn transaction_count(&self) -> usize {
+        self.transactions.len()
+    }
+
+    /// Distinct event ids among the transactions received.
+    pub fn distinct_transactions(&self) -> usize {
+        self.transactions
+            .iter()
+            .map(|tx| tx.event_id)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
+    /// Transactions named `name`.
+    pub fn named(&self, name: &str) -> Vec<&Transaction<'static>> {
+        self.transactions
+            .iter()
+            .filter(|tx| tx.name.as_deref() == Some(name))
+            .collect()
+    }
+
+    /// Transactions the client reports declare lost for `reason` (`queue_overflow`,
+    /// `network_error`, ...).
+    pub fn transactions_lost(&self, reason: &str) -> u64 {
+        self.discarded
+            .get(&(reason.to_owned(), "transaction".to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl Receiver {
+    /// Starts a receiver on `127.0.0.1` that waits `latency` before it answers each request.
+    pub fn start(latency: std::time::Duration) -> Receiver {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let address = listener.local_addr().expect("local address");
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Received::default()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (state, stopped) = (received.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("receiver".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if stopped.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let state = state.clone();
+                    std::thread::spawn(move || serve_envelopes(stream, &state, latency));
+                }
+            })
+            .expect("receiver thread");
+        Receiver {
+            address,
+            received,
+            stop,
+        }
+    }
+
+    /// A DSN that points sentry's HTTP transport at this receiver (plain `http`).
+    pub fn dsn(&self) -> String {
+        format!("http://public@{}/1", self.address)
+    }
+
+    /// What was received so far.
+    pub fn received(&self) -> Received {
+        self.received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(self.address);
+    }
+}
+
+/// Serves one connection of a [`Receiver`]: HTTP/1.1 requests with a `content-length` or
+/// chunked body, kept alive until the client closes it or is idle for 10 s.
+fn serve_envelopes(
+    stream: std::net::TcpStream,
+    received: &std::sync::Mutex<Received>,
+    latency: std::time::Duration,
+) {
+    use std::io::{BufRead, Read, Write};
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let _ = stream.set_nodelay(true);
+    let mut reader = std::io::BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if !matches!(reader.read_line(&mut request_line), Ok(n) if n > 0) {
+            return;
+        }
+        let (mut length, mut chunked, mut close) = (0usize, false, false);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                let value = value.trim().to_ascii_lowercase();
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.parse().unwrap_or(0),
+                    "transfer-encoding" => chunked = value.contains("chunked"),
+                    "connection" => close = value == "close",
+                    _ => {}
+                }
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                let mut size = String::new();
+                if reader.read_line(&mut size).unwrap_or(0) == 0 {
+                    return;
+                }
+                let size = size.trim().split(';').next().unwrap_or_default();
+                let Ok(size) = usize::from_str_radix(size, 16) else {
+                    return;
+                };
+                let mut chunk = vec![0; size + 2]; // the chunk and its CRLF
+                if reader.read_exact(&mut chunk).is_err() {
+                    return;
+                }
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+        } else {
+            body.resize(length, 0);
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+        }
+        record_envelope(&body, received);
+        std::thread::sleep(latency);
+        let answer =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        if reader.get_mut().write_all(answer).is_err() || close {
+            return;
+        }
+    }
+}
+
+/// Counts what one envelope body carries into `received`.
+fn record_envelope(body: &[u8], received: &std::sync::Mutex<Received>) {
+    let mut received = received
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    received.requests += 1;
+    let Ok(envelope) = sentry::Envelope::from_slice(body) else {
+        received.malformed += 1;
+        return;
+    };
+    for item in envelope.items() {
+        match item {
+            EnvelopeItem::Transaction(tx) => received.transactions.push((**tx).clone()),
+            EnvelopeItem::ClientReport(report) => {
+                let report = serde_json::to_value(report).unwrap_or_default();
+                let discards = report["discarded_events"].as_array().cloned();
+                for discard in discards.unwrap_or_default() {
+                    let key = (
+                        discard["reason"].as_str().unwrap_or_default().to_owned(),
+                        discard["category"].as_str().unwrap_or_default().to_owned(),
+                    );
+                    *received.discarded.entry(key).or_default() +=
+                        discard["quantity"].as_u64().unwrap_or(0);
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -187,7 +187,10 @@ fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
 impl Spawn for Pool {
     type Handle<R: Send + 'static> = mpsc::Receiver<R>;
 
-    fn spawn<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> mpsc::Receiver<R> {
+    fn spawn<R: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> R + Send + 'static,
+    ) -> mpsc::Receiver<R> {
         let (send, recv) = mpsc::channel();
         pool()
             .lock()
@@ -327,4 +330,105 @@ fn err_option_with_a_non_error_type_reports_its_type_and_debug_text() {
     assert_eq!(exception.ty, "alloc::string::String");
     assert_eq!(exception.value.as_deref(), Some("\"quota exhausted\""));
     assert_eq!(event_trace(event).span_id, cont.span_id);
+}
+
+/// Executors as values: a runtime's `Handle` passed as a parameter, a pool held by a service, a
+/// pool in a static.
+mod spawner_values {
+    use std::sync::{Arc, LazyLock};
+
+    use traced_spawn::traced_spawn;
+    use traced_spawn_tests::{capture, in_request, sampled, tx_trace};
+
+    #[traced_spawn(spawner = runtime)]
+    async fn on_runtime(runtime: tokio::runtime::Handle, n: u32) -> u32 {
+        tokio::task::yield_now().await;
+        n + 1
+    }
+
+    struct Service {
+        pool: Arc<rayon::ThreadPool>,
+    }
+
+    impl Service {
+        #[traced_spawn(spawner = self.pool.clone() as Arc<rayon::ThreadPool>)]
+        fn render(self: Arc<Self>, n: u32) -> u32 {
+            n * 3
+        }
+    }
+
+    static POOL: LazyLock<rayon::ThreadPool> = LazyLock::new(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "static-pool".into())
+            .build()
+            .unwrap()
+    });
+
+    #[traced_spawn(spawner = POOL as rayon::ThreadPool)]
+    fn on_static_pool(n: u32) -> String {
+        format!("{n}:{}", std::thread::current().name().unwrap_or(""))
+    }
+
+    #[test]
+    fn a_spawner_value_is_evaluated_at_the_call_and_continues_the_trace() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let service = Arc::new(Service {
+            pool: Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .unwrap(),
+            ),
+        });
+        let captured = capture(sampled(), || {
+            in_request("request", |_| {
+                // From a plain thread, onto the runtime through its handle.
+                let task = on_runtime(runtime.handle().clone(), 1);
+                assert_eq!(runtime.block_on(task).unwrap(), 2);
+                assert_eq!(service.clone().render(2).join().unwrap(), 6);
+                assert_eq!(on_static_pool(3).join().unwrap(), "3:static-pool");
+            });
+        });
+        let request = tx_trace(captured.only("request"));
+        for (name, op) in [
+            ("executors::spawner_values::on_runtime", "task"),
+            ("executors::spawner_values::Service::render", "task"),
+            ("executors::spawner_values::on_static_pool", "task"),
+        ] {
+            let trace = tx_trace(captured.only(name));
+            assert_eq!(trace.trace_id, request.trace_id, "{name}");
+            assert_eq!(trace.parent_span_id, Some(request.span_id), "{name}");
+            assert_eq!(trace.op.as_deref(), Some(op), "{name}");
+        }
+    }
+
+    #[test]
+    fn builder_spawns_on_a_value() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let captured = capture(sampled(), || {
+            in_request("request", |_| {
+                let task = traced_spawn::Builder::new("on.handle")
+                    .spawn_future_on(runtime.handle(), async { 5 });
+                assert_eq!(runtime.block_on(task).unwrap(), 5);
+                let job = traced_spawn::Builder::new("on.pool").spawn_on(&pool, || 6);
+                assert_eq!(job.join().unwrap(), 6);
+            });
+        });
+        let request = tx_trace(captured.only("request"));
+        for name in ["on.handle", "on.pool"] {
+            let trace = tx_trace(captured.only(name));
+            assert_eq!(trace.trace_id, request.trace_id, "{name}");
+            assert_eq!(trace.parent_span_id, Some(request.span_id), "{name}");
+        }
+    }
 }

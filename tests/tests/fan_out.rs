@@ -89,7 +89,7 @@ fn child_fan_out_of_fifty_sends_one_transaction_with_fifty_spans() {
         assert_eq!(span.trace_id, trace.trace_id);
         assert_eq!(span.parent_span_id, Some(trace.span_id));
         assert_eq!(span.op.as_deref(), Some("task"));
-        assert!(span.data.contains_key(traced_spawn::THREAD_ID_KEY));
+        assert!(span.data.contains_key(traced_spawn::data::THREAD_ID));
     }
     let failed = parts
         .iter()

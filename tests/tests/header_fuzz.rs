@@ -14,10 +14,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
-use traced_spawn::{
-    HeaderError, TraceContext, BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER,
-    TRACESTATE_HEADER,
-};
+use traced_spawn::{header, HeaderError, TraceContext};
 
 /// Cases of each property when `PROPTEST_CASES` is not set.
 const CASES: u32 = 4_000;
@@ -174,18 +171,18 @@ fn expected_traceparent(value: &str) -> Expected {
 fn expected_headers(headers: &[(String, String)]) -> Result<Expected, HeaderError> {
     let mut sentry = None;
     for (name, value) in headers {
-        if !name.eq_ignore_ascii_case(SENTRY_TRACE_HEADER) {
+        if !name.eq_ignore_ascii_case(header::SENTRY_TRACE) {
             continue;
         }
         match expected(value) {
             valid @ Expected::Valid { .. } => return Ok(valid),
-            Expected::TooLong => sentry = Some(HeaderError::TooLong),
-            Expected::Malformed => sentry = Some(HeaderError::Malformed),
+            Expected::TooLong => sentry = Some(HeaderError::SentryTraceTooLong),
+            Expected::Malformed => sentry = Some(HeaderError::SentryTraceMalformed),
         }
     }
     let traceparents: Vec<&String> = headers
         .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case(TRACEPARENT_HEADER))
+        .filter(|(name, _)| name.eq_ignore_ascii_case(header::TRACEPARENT))
         .map(|(_, value)| value)
         .collect();
     let w3c = match traceparents.as_slice() {
@@ -223,7 +220,7 @@ fn from_pairs(headers: &[(String, String)]) -> Result<TraceContext, HeaderError>
 /// serde does too; the `traceparent` written names the same ids.
 fn assert_round_trips(ctx: &TraceContext) -> Result<(), TestCaseError> {
     let headers = ctx.to_headers();
-    prop_assert_eq!(headers[0].0, SENTRY_TRACE_HEADER);
+    prop_assert_eq!(headers[0].0, header::SENTRY_TRACE);
     let trace = ctx.trace_id().unwrap().to_string();
     let span = ctx.parent_span_id().unwrap().to_string();
     let flags = if ctx.sampled() == Some(true) {
@@ -231,14 +228,16 @@ fn assert_round_trips(ctx: &TraceContext) -> Result<(), TestCaseError> {
     } else {
         "00"
     };
-    let traceparent = headers.iter().find(|(name, _)| *name == TRACEPARENT_HEADER);
+    let traceparent = headers
+        .iter()
+        .find(|(name, _)| *name == header::TRACEPARENT);
     let want = format!("00-{trace}-{span}-{flags}");
     prop_assert_eq!(
         traceparent.map(|(_, value)| value.as_str()),
         Some(want.as_str())
     );
     // The `traceparent` alone continues the same ids (W3C has no "undecided": `00` is `false`).
-    let w3c = TraceContext::from_headers([(TRACEPARENT_HEADER, traceparent.unwrap().1.as_str())])
+    let w3c = TraceContext::from_headers([(header::TRACEPARENT, traceparent.unwrap().1.as_str())])
         .map_err(|err| TestCaseError::fail(format!("own traceparent rejected: {err}")))?;
     prop_assert_eq!(w3c.trace_id(), ctx.trace_id());
     prop_assert_eq!(w3c.parent_span_id(), ctx.parent_span_id());
@@ -346,13 +345,13 @@ fn any_value() -> impl Strategy<Value = String> {
 
 fn any_name() -> impl Strategy<Value = String> {
     prop_oneof![
-        Just(SENTRY_TRACE_HEADER.to_owned()),
+        Just(header::SENTRY_TRACE.to_owned()),
         Just("Sentry-Trace".to_owned()),
         Just("SENTRY-TRACE".to_owned()),
         Just("baggage".to_owned()),
-        Just(TRACEPARENT_HEADER.to_owned()),
+        Just(header::TRACEPARENT.to_owned()),
         Just("TraceParent".to_owned()),
-        Just(TRACESTATE_HEADER.to_owned()),
+        Just(header::TRACESTATE.to_owned()),
         Just("sentry-trace ".to_owned()),
         Just("sentry_trace".to_owned()),
         "[a-zA-Z-]{0,16}",
@@ -368,10 +367,12 @@ fn arbitrary_headers_never_panic_and_accept_exactly_the_valid_values() {
     let accepted = AtomicUsize::new(0);
     let mut tried = 0;
     tried += check("one arbitrary sentry-trace value", any_value(), |value| {
-        let got = TraceContext::from_headers([(SENTRY_TRACE_HEADER, value.as_str())]);
+        let got = TraceContext::from_headers([(header::SENTRY_TRACE, value.as_str())]);
         match (expected(&value), got) {
-            (Expected::TooLong, Err(err)) => prop_assert_eq!(err, HeaderError::TooLong),
-            (Expected::Malformed, Err(err)) => prop_assert_eq!(err, HeaderError::Malformed),
+            (Expected::TooLong, Err(err)) => prop_assert_eq!(err, HeaderError::SentryTraceTooLong),
+            (Expected::Malformed, Err(err)) => {
+                prop_assert_eq!(err, HeaderError::SentryTraceMalformed)
+            }
             (valid @ Expected::Valid { .. }, Ok(ctx)) => {
                 accepted.fetch_add(1, Ordering::Relaxed);
                 prop_assert_eq!(parsed(&ctx), valid);
@@ -429,7 +430,7 @@ fn valid_contexts_round_trip_through_headers_and_serde() {
                 Some(false) => "-0",
             };
             let value = format!("{}-{}{flag}", hex(&trace, false), hex(&span, false));
-            let ctx = TraceContext::from_headers([(SENTRY_TRACE_HEADER, value.as_str())])
+            let ctx = TraceContext::from_headers([(header::SENTRY_TRACE, value.as_str())])
                 .map_err(|err| TestCaseError::fail(format!("{value}: {err}")))?;
             prop_assert_eq!(ctx.trace_id().unwrap().to_string(), hex(&trace, false));
             prop_assert_eq!(ctx.parent_span_id().unwrap().to_string(), hex(&span, false));
@@ -477,10 +478,10 @@ fn arbitrary_json_never_panics() {
             let mut headers = Vec::new();
             let mut wrong_type = false;
             for name in [
-                SENTRY_TRACE_HEADER,
-                BAGGAGE_HEADER,
-                TRACEPARENT_HEADER,
-                TRACESTATE_HEADER,
+                header::SENTRY_TRACE,
+                header::BAGGAGE,
+                header::TRACEPARENT,
+                header::TRACESTATE,
             ] {
                 match fields.get(name) {
                     None | Some(serde_json::Value::Null) => {}
@@ -509,7 +510,7 @@ fn arbitrary_json_never_panics() {
         "JSON objects with an arbitrary sentry-trace",
         any_value(),
         |trace| {
-            let text = serde_json::json!({ SENTRY_TRACE_HEADER: trace }).to_string();
+            let text = serde_json::json!({ header::SENTRY_TRACE: trace }).to_string();
             let got = serde_json::from_str::<TraceContext>(&text);
             match expected(&trace) {
                 valid @ Expected::Valid { .. } => {
@@ -577,7 +578,7 @@ fn arbitrary_traceparent_values_are_read_exactly_as_w3c_says() {
         "one arbitrary traceparent value",
         any_traceparent(),
         |value| {
-            let got = TraceContext::from_headers([(TRACEPARENT_HEADER, value.as_str())]);
+            let got = TraceContext::from_headers([(header::TRACEPARENT, value.as_str())]);
             match (expected_traceparent(&value), got) {
                 (Expected::TooLong, Err(err)) => {
                     prop_assert_eq!(err, HeaderError::TraceparentTooLong)
@@ -717,15 +718,15 @@ fn baggage_is_forwarded_whole_or_not_at_all() {
         LIST_CASES,
         baggage_values(),
         |values| {
-            let mut headers = vec![(SENTRY_TRACE_HEADER, SENTRY_TRACE)];
-            headers.extend(values.iter().map(|value| (BAGGAGE_HEADER, value.as_str())));
+            let mut headers = vec![(header::SENTRY_TRACE, SENTRY_TRACE)];
+            headers.extend(values.iter().map(|value| (header::BAGGAGE, value.as_str())));
             // An invalid baggage never makes the trace unusable.
             let ctx = TraceContext::from_headers(headers.iter().copied())
                 .map_err(|err| TestCaseError::fail(format!("{values:?}: {err}")))?;
             let out = ctx.to_headers();
             let baggage = out
                 .iter()
-                .find(|(name, _)| *name == BAGGAGE_HEADER)
+                .find(|(name, _)| *name == header::BAGGAGE)
                 .map(|(_, value)| value.clone());
             let want = expected_baggage(&values);
             if want.is_some() {
@@ -735,8 +736,8 @@ fn baggage_is_forwarded_whole_or_not_at_all() {
             // Forwarded baggage is read back to the same value.
             if let Some(baggage) = baggage {
                 let again = TraceContext::from_headers([
-                    (SENTRY_TRACE_HEADER, SENTRY_TRACE),
-                    (BAGGAGE_HEADER, baggage.as_str()),
+                    (header::SENTRY_TRACE, SENTRY_TRACE),
+                    (header::BAGGAGE, baggage.as_str()),
                 ])
                 .unwrap();
                 prop_assert_eq!(again.to_headers(), out);
@@ -760,13 +761,13 @@ fn baggage_limits_are_exact() {
     let at_limit = at_limit.join(",");
     let with = |baggage: &str| {
         TraceContext::from_headers([
-            (SENTRY_TRACE_HEADER, SENTRY_TRACE),
-            (BAGGAGE_HEADER, baggage),
+            (header::SENTRY_TRACE, SENTRY_TRACE),
+            (header::BAGGAGE, baggage),
         ])
         .unwrap()
         .to_headers()
         .into_iter()
-        .find(|(name, _)| *name == BAGGAGE_HEADER)
+        .find(|(name, _)| *name == header::BAGGAGE)
         .map(|(_, value)| value)
     };
     assert_eq!(at_limit.len(), 8191);
@@ -896,17 +897,17 @@ fn tracestate_is_passed_through_whole_or_not_at_all() {
         LIST_CASES,
         tracestate_values(),
         |values| {
-            let mut headers = vec![(TRACEPARENT_HEADER, TRACEPARENT)];
+            let mut headers = vec![(header::TRACEPARENT, TRACEPARENT)];
             headers.extend(
                 values
                     .iter()
-                    .map(|value| (TRACESTATE_HEADER, value.as_str())),
+                    .map(|value| (header::TRACESTATE, value.as_str())),
             );
             let ctx = TraceContext::from_headers(headers.iter().copied()).unwrap();
             let tracestate = ctx
                 .to_headers()
                 .into_iter()
-                .find(|(name, _)| *name == TRACESTATE_HEADER)
+                .find(|(name, _)| *name == header::TRACESTATE)
                 .map(|(_, value)| value);
             let want = expected_tracestate(&values);
             if let Some(want) = &want {
@@ -934,13 +935,13 @@ fn tracestate_is_passed_through_whole_or_not_at_all() {
             prop_assert_eq!(&tracestate, &want, "from {:?}", values);
             // Without a `traceparent` of the same trace, `tracestate` is not kept.
             let other = "00-fedcba9876543210fedcba9876543210-0123456789abcdef-01";
-            headers[0] = (TRACEPARENT_HEADER, other);
-            headers.push((SENTRY_TRACE_HEADER, SENTRY_TRACE));
+            headers[0] = (header::TRACEPARENT, other);
+            headers.push((header::SENTRY_TRACE, SENTRY_TRACE));
             let ctx = TraceContext::from_headers(headers.iter().copied()).unwrap();
             prop_assert!(ctx
                 .to_headers()
                 .iter()
-                .all(|(name, _)| *name != TRACESTATE_HEADER));
+                .all(|(name, _)| *name != header::TRACESTATE));
             Ok(())
         },
     );
@@ -973,13 +974,13 @@ fn tracestate_is_passed_through_whole_or_not_at_all() {
 #[test]
 fn tracestate_limits_are_exact() {
     let with = |lines: &[&str]| {
-        let mut headers = vec![(TRACEPARENT_HEADER, TRACEPARENT)];
-        headers.extend(lines.iter().map(|line| (TRACESTATE_HEADER, *line)));
+        let mut headers = vec![(header::TRACEPARENT, TRACEPARENT)];
+        headers.extend(lines.iter().map(|line| (header::TRACESTATE, *line)));
         TraceContext::from_headers(headers)
             .unwrap()
             .to_headers()
             .into_iter()
-            .find(|(name, _)| *name == TRACESTATE_HEADER)
+            .find(|(name, _)| *name == header::TRACESTATE)
             .map(|(_, value)| value)
     };
     // Keys: 256 characters, `@`s anywhere after the first, are read; 257 are not.
@@ -1058,17 +1059,17 @@ fn values_longer_than_the_bound_are_never_parsed() {
     // At the bound a padded valid value is read; one byte more and it is rejected unread.
     let at_bound = format!("{VALID:<MAX_SENTRY_TRACE_LEN$}");
     assert_eq!(at_bound.len(), MAX_SENTRY_TRACE_LEN);
-    let ctx = TraceContext::from_headers([(SENTRY_TRACE_HEADER, at_bound.as_str())]).unwrap();
+    let ctx = TraceContext::from_headers([(header::SENTRY_TRACE, at_bound.as_str())]).unwrap();
     assert_eq!(ctx.to_headers()[0].1, VALID);
     let over = format!("{at_bound} ");
     assert_eq!(
-        TraceContext::from_headers([(SENTRY_TRACE_HEADER, over.as_str())]).unwrap_err(),
-        HeaderError::TooLong
+        TraceContext::from_headers([(header::SENTRY_TRACE, over.as_str())]).unwrap_err(),
+        HeaderError::SentryTraceTooLong
     );
     let padded = format!("{}{VALID}", " ".repeat(MIB));
     assert_eq!(
-        TraceContext::from_headers([(SENTRY_TRACE_HEADER, padded.as_str())]).unwrap_err(),
-        HeaderError::TooLong
+        TraceContext::from_headers([(header::SENTRY_TRACE, padded.as_str())]).unwrap_err(),
+        HeaderError::SentryTraceTooLong
     );
 }
 
@@ -1094,8 +1095,11 @@ fn a_mebibyte_value_or_name_costs_constant_time() {
     let mut worst = Duration::ZERO;
     for (what, value) in &hostile {
         let median = time(201, || {
-            let got = TraceContext::from_headers([(SENTRY_TRACE_HEADER, value.as_str())]);
-            assert_eq!(std::hint::black_box(got).unwrap_err(), HeaderError::TooLong);
+            let got = TraceContext::from_headers([(header::SENTRY_TRACE, value.as_str())]);
+            assert_eq!(
+                std::hint::black_box(got).unwrap_err(),
+                HeaderError::SentryTraceTooLong
+            );
         });
         eprintln!("[header_fuzz] from_headers, {what}: median {median:?} per call");
         worst = worst.max(median);
@@ -1111,7 +1115,7 @@ fn a_mebibyte_value_or_name_costs_constant_time() {
         // The other headers are bounded the same way: a 1 MiB `traceparent` is rejected unread;
         // a 1 MiB `baggage` or `tracestate` is ignored unread and the trace still continues.
         let median = time(201, || {
-            let got = TraceContext::from_headers([(TRACEPARENT_HEADER, value.as_str())]);
+            let got = TraceContext::from_headers([(header::TRACEPARENT, value.as_str())]);
             assert_eq!(
                 std::hint::black_box(got).unwrap_err(),
                 HeaderError::TraceparentTooLong
@@ -1119,10 +1123,10 @@ fn a_mebibyte_value_or_name_costs_constant_time() {
         });
         eprintln!("[header_fuzz] from_headers, {what} as traceparent: median {median:?} per call");
         worst = worst.max(median);
-        for name in [BAGGAGE_HEADER, TRACESTATE_HEADER] {
+        for name in [header::BAGGAGE, header::TRACESTATE] {
             let median = time(201, || {
                 let got = TraceContext::from_headers([
-                    (TRACEPARENT_HEADER, TRACEPARENT),
+                    (header::TRACEPARENT, TRACEPARENT),
                     (name, value.as_str()),
                 ])
                 .unwrap();
@@ -1148,14 +1152,14 @@ fn many_headers_cost_linear_time_and_the_first_valid_wins() {
     for i in 0..COUNT {
         match i % 10 {
             // Oversized and malformed sentry-trace values before the valid one.
-            0 => headers.push((SENTRY_TRACE_HEADER.to_owned(), junk_value.as_str())),
+            0 => headers.push((header::SENTRY_TRACE.to_owned(), junk_value.as_str())),
             1 => headers.push(("Sentry-Trace".to_owned(), "not-a-trace")),
             _ => headers.push((format!("x-header-{i}"), junk_value.as_str())),
         }
     }
     let second = "fedcba9876543210fedcba9876543210-fedcba9876543210-0";
-    headers.push((SENTRY_TRACE_HEADER.to_owned(), VALID));
-    headers.push((SENTRY_TRACE_HEADER.to_owned(), second));
+    headers.push((header::SENTRY_TRACE.to_owned(), VALID));
+    headers.push((header::SENTRY_TRACE.to_owned(), second));
     let start = Instant::now();
     let ctx =
         TraceContext::from_headers(headers.iter().map(|(name, value)| (name.as_str(), *value)))
@@ -1172,7 +1176,7 @@ fn many_headers_cost_linear_time_and_the_first_valid_wins() {
     let err =
         TraceContext::from_headers(invalid.iter().map(|(name, value)| (name.as_str(), *value)))
             .unwrap_err();
-    assert_eq!(err, HeaderError::Malformed);
+    assert_eq!(err, HeaderError::SentryTraceMalformed);
     assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
 }
 
@@ -1189,13 +1193,13 @@ fn the_largest_baggage_read_costs_bounded_time() {
     hostile.push('"');
     let run = |baggage: &str| {
         TraceContext::from_headers([
-            (SENTRY_TRACE_HEADER, SENTRY_TRACE),
-            (BAGGAGE_HEADER, baggage),
+            (header::SENTRY_TRACE, SENTRY_TRACE),
+            (header::BAGGAGE, baggage),
         ])
         .unwrap()
     };
     assert_eq!(run(&valid).to_headers()[1].1, valid);
-    assert_eq!(run(&hostile).to_headers()[1].0, TRACEPARENT_HEADER);
+    assert_eq!(run(&hostile).to_headers()[1].0, header::TRACEPARENT);
     let median = time(201, || {
         std::hint::black_box(run(std::hint::black_box(&hostile)));
     });

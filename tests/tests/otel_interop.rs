@@ -9,7 +9,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::Context;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use traced_spawn::{TraceContext, TRACEPARENT_HEADER, TRACESTATE_HEADER};
+use traced_spawn::{header, TraceContext};
 use traced_spawn_tests::{capture, in_request, rate, sampled, tx_trace};
 
 /// What OpenTelemetry extracts from `headers`.
@@ -67,7 +67,7 @@ fn we_continue_what_opentelemetry_injects_and_pass_its_tracestate_on() {
         &Context::new().with_remote_span_context(remote),
         &mut carrier,
     );
-    assert!(carrier.contains_key(TRACEPARENT_HEADER) && carrier.contains_key(TRACESTATE_HEADER));
+    assert!(carrier.contains_key(header::TRACEPARENT) && carrier.contains_key(header::TRACESTATE));
 
     let mut inside = Vec::new();
     let captured = capture(sampled(), || {

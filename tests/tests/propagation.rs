@@ -93,14 +93,14 @@ fn malformed_headers_are_rejected_with_a_reason() {
     ] {
         assert_eq!(
             TraceContext::from_headers([("sentry-trace", bad)]).unwrap_err(),
-            HeaderError::Malformed,
+            HeaderError::SentryTraceMalformed,
             "{bad:?}"
         );
     }
     let huge = "a".repeat(1 << 20);
     assert_eq!(
         TraceContext::from_headers([("sentry-trace", huge.as_str())]).unwrap_err(),
-        HeaderError::TooLong
+        HeaderError::SentryTraceTooLong
     );
     // A valid header after a broken one still wins.
     let ctx =
@@ -164,7 +164,7 @@ fn serde_rejects_a_malformed_context() {
 
 // ---------------------------------------------------------------- baggage, the DSC, the org rule
 
-use traced_spawn::{BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER};
+use traced_spawn::header;
 
 const INCOMING_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const INCOMING_SPAN: &str = "b7ad6b7169203331";
@@ -217,7 +217,7 @@ fn outgoing_baggage_is_the_dynamic_sampling_context_of_the_head() {
     let request = tx_trace(captured.only("GET /ask"));
     let trace_id = request.trace_id.to_string();
     assert_eq!(
-        entries(header(&headers, BAGGAGE_HEADER).unwrap()),
+        entries(header(&headers, header::BAGGAGE).unwrap()),
         [
             ("sentry-trace_id", trace_id.as_str()),
             ("sentry-public_key", "abc123"),
@@ -230,18 +230,18 @@ fn outgoing_baggage_is_the_dynamic_sampling_context_of_the_head() {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
     );
     assert_eq!(
-        header(&headers, TRACEPARENT_HEADER).unwrap(),
+        header(&headers, header::TRACEPARENT).unwrap(),
         format!("00-{trace_id}-{}-01", request.span_id)
     );
-    assert_eq!(header(&headers, TRACESTATE_HEADER), None);
+    assert_eq!(header(&headers, header::TRACESTATE), None);
     // Inside the continuation: the same DSC (frozen at the head), a parent of its own.
     let work = tx_trace(captured.only("work"));
     assert_eq!(
-        header(&inner, BAGGAGE_HEADER),
-        header(&headers, BAGGAGE_HEADER)
+        header(&inner, header::BAGGAGE),
+        header(&headers, header::BAGGAGE)
     );
     assert_eq!(
-        header(&inner, SENTRY_TRACE_HEADER).unwrap(),
+        header(&inner, header::SENTRY_TRACE).unwrap(),
         format!("{trace_id}-{}-1", work.span_id)
     );
 }
@@ -254,7 +254,7 @@ fn an_unsampled_head_says_so_in_its_baggage() {
             headers = TraceContext::capture().to_headers()
         });
     });
-    let baggage = entries(header(&headers, BAGGAGE_HEADER).unwrap());
+    let baggage = entries(header(&headers, header::BAGGAGE).unwrap());
     assert!(
         baggage.contains(&("sentry-sample_rate".into(), "0".into())),
         "{baggage:?}"
@@ -263,7 +263,7 @@ fn an_unsampled_head_says_so_in_its_baggage() {
         baggage.contains(&("sentry-sampled".into(), "false".into())),
         "{baggage:?}"
     );
-    assert!(header(&headers, TRACEPARENT_HEADER)
+    assert!(header(&headers, header::TRACEPARENT)
         .unwrap()
         .ends_with("-00"));
 }
@@ -282,17 +282,17 @@ fn upstream(org_id: Option<u64>) -> Vec<(&'static str, String)> {
     baggage.push_str(",tenant=acme;ttl=3");
     vec![
         (
-            SENTRY_TRACE_HEADER,
+            header::SENTRY_TRACE,
             format!("{INCOMING_TRACE}-{INCOMING_SPAN}-1"),
         ),
-        (BAGGAGE_HEADER, baggage),
+        (header::BAGGAGE, baggage),
     ]
 }
 
 #[test]
 fn a_continuation_forwards_the_incoming_sentry_entries_unchanged() {
     let incoming = upstream(Some(42));
-    let sent = header(&incoming, BAGGAGE_HEADER).unwrap().to_owned();
+    let sent = header(&incoming, header::BAGGAGE).unwrap().to_owned();
     let mut inside = Vec::new();
     let mut nested = Vec::new();
     // This service has its own DSN, release and environment: none of them replaces the upstream's.
@@ -303,7 +303,7 @@ fn a_continuation_forwards_the_incoming_sentry_entries_unchanged() {
         let ctx = TraceContext::from_headers(pairs(&incoming)).unwrap();
         // Before it is continued, it gives back what it was built from.
         assert_eq!(
-            header(&ctx.to_headers(), BAGGAGE_HEADER),
+            header(&ctx.to_headers(), header::BAGGAGE),
             Some(sent.as_str())
         );
         ctx.run("job", "queue.process", || {
@@ -326,10 +326,10 @@ fn a_continuation_forwards_the_incoming_sentry_entries_unchanged() {
     let deeper = tx_trace(captured.only("deeper"));
     assert_eq!(deeper.trace_id.to_string(), INCOMING_TRACE);
     for headers in [&inside, &nested] {
-        assert_eq!(header(headers, BAGGAGE_HEADER), Some(sent.as_str()));
+        assert_eq!(header(headers, header::BAGGAGE), Some(sent.as_str()));
     }
     assert_eq!(
-        header(&nested, TRACEPARENT_HEADER).unwrap(),
+        header(&nested, header::TRACEPARENT).unwrap(),
         format!("00-{INCOMING_TRACE}-{}-01", deeper.span_id)
     );
 }
@@ -339,14 +339,17 @@ fn third_party_baggage_alone_gets_this_service_as_the_sentry_head() {
     // An OpenTelemetry service upstream: traceparent, tracestate and its own baggage, no Sentry DSC.
     let incoming = [
         (
-            TRACEPARENT_HEADER,
+            header::TRACEPARENT,
             format!("00-{INCOMING_TRACE}-{INCOMING_SPAN}-01"),
         ),
         (
-            TRACESTATE_HEADER,
+            header::TRACESTATE,
             "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".to_owned(),
         ),
-        (BAGGAGE_HEADER, "userId=alice,serverNode=DF%2028".to_owned()),
+        (
+            header::BAGGAGE,
+            "userId=alice,serverNode=DF%2028".to_owned(),
+        ),
     ];
     let mut inside = Vec::new();
     let captured = capture(options_with("https://mine@o42.ingest.sentry.io/9"), || {
@@ -360,7 +363,7 @@ fn third_party_baggage_alone_gets_this_service_as_the_sentry_head() {
     assert_eq!(orders.trace_id.to_string(), INCOMING_TRACE);
     assert_eq!(orders.parent_span_id.unwrap().to_string(), INCOMING_SPAN);
     assert_eq!(
-        entries(header(&inside, BAGGAGE_HEADER).unwrap()),
+        entries(header(&inside, header::BAGGAGE).unwrap()),
         [
             ("sentry-trace_id", INCOMING_TRACE),
             ("sentry-public_key", "mine"),
@@ -374,11 +377,11 @@ fn third_party_baggage_alone_gets_this_service_as_the_sentry_head() {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
     );
     assert_eq!(
-        header(&inside, TRACEPARENT_HEADER).unwrap(),
+        header(&inside, header::TRACEPARENT).unwrap(),
         format!("00-{INCOMING_TRACE}-{}-01", orders.span_id)
     );
     assert_eq!(
-        header(&inside, TRACESTATE_HEADER),
+        header(&inside, header::TRACESTATE),
         Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
     );
 }
@@ -389,8 +392,8 @@ fn sentry_trace_wins_over_traceparent() {
     let other = "00-fedcba9876543210fedcba9876543210-0123456789abcdef-01";
     for order in [[0, 1], [1, 0]] {
         let headers = [
-            (SENTRY_TRACE_HEADER, sentry_trace.as_str()),
-            (TRACEPARENT_HEADER, other),
+            (header::SENTRY_TRACE, sentry_trace.as_str()),
+            (header::TRACEPARENT, other),
         ];
         let ctx = TraceContext::from_headers(order.map(|i| headers[i])).unwrap();
         assert_eq!(ctx.trace_id().unwrap().to_string(), INCOMING_TRACE);
@@ -398,7 +401,7 @@ fn sentry_trace_wins_over_traceparent() {
     }
     // An invalid sentry-trace leaves the traceparent to continue.
     let ctx =
-        TraceContext::from_headers([(SENTRY_TRACE_HEADER, "junk"), (TRACEPARENT_HEADER, other)])
+        TraceContext::from_headers([(header::SENTRY_TRACE, "junk"), (header::TRACEPARENT, other)])
             .unwrap();
     assert_eq!(
         ctx.parent_span_id().unwrap().to_string(),
@@ -406,7 +409,7 @@ fn sentry_trace_wins_over_traceparent() {
     );
     // W3C: two traceparent headers are no traceparent.
     assert_eq!(
-        TraceContext::from_headers([(TRACEPARENT_HEADER, other), (TRACEPARENT_HEADER, other)])
+        TraceContext::from_headers([(header::TRACEPARENT, other), (header::TRACEPARENT, other)])
             .unwrap_err(),
         HeaderError::TraceparentDuplicated
     );
@@ -416,11 +419,11 @@ fn sentry_trace_wins_over_traceparent() {
 /// sends on.
 fn passed_on_tracestate(lines: &[&str]) -> Option<String> {
     let traceparent = format!("00-{INCOMING_TRACE}-{INCOMING_SPAN}-01");
-    let mut incoming = vec![(TRACEPARENT_HEADER, traceparent.as_str())];
-    incoming.extend(lines.iter().map(|line| (TRACESTATE_HEADER, *line)));
+    let mut incoming = vec![(header::TRACEPARENT, traceparent.as_str())];
+    incoming.extend(lines.iter().map(|line| (header::TRACESTATE, *line)));
     let ctx = TraceContext::from_headers(incoming).expect("a valid traceparent");
     assert_eq!(ctx.trace_id().unwrap().to_string(), INCOMING_TRACE);
-    header(&ctx.to_headers(), TRACESTATE_HEADER).map(str::to_owned)
+    header(&ctx.to_headers(), header::TRACESTATE).map(str::to_owned)
 }
 
 #[test]
@@ -557,10 +560,10 @@ fn the_org_rule_decides_as_sentrys_continue_from_headers_does() {
                     expected,
                     "sentry itself, {case}"
                 );
-                let sent = header(&inside, BAGGAGE_HEADER).unwrap();
+                let sent = header(&inside, header::BAGGAGE).unwrap();
                 if continued {
                     assert_eq!(ours_tx.parent_span_id.unwrap().to_string(), INCOMING_SPAN);
-                    assert_eq!(sent, header(&incoming, BAGGAGE_HEADER).unwrap(), "{case}");
+                    assert_eq!(sent, header(&incoming, header::BAGGAGE).unwrap(), "{case}");
                 } else {
                     // A new trace with this service as its head: nothing of the foreign one.
                     assert_eq!(ours_tx.parent_span_id, None, "{case}");
@@ -590,10 +593,10 @@ fn a_rejected_baggage_never_lets_a_foreign_trace_in() {
     // its org id counts as unreadable, never as absent.
     let headers = [
         (
-            SENTRY_TRACE_HEADER,
+            header::SENTRY_TRACE,
             format!("{INCOMING_TRACE}-{INCOMING_SPAN}-1"),
         ),
-        (BAGGAGE_HEADER, "sentry-org_id=7,bad key=1".to_owned()),
+        (header::BAGGAGE, "sentry-org_id=7,bad key=1".to_owned()),
     ];
     let captured = capture(client_options(ClientOrg::Option(42), false), || {
         TraceContext::from_headers(pairs(&headers))
@@ -639,7 +642,7 @@ fn serde_carries_the_same_headers_and_reads_old_payloads() {
     ))
     .unwrap();
     assert_eq!(w3c.trace_id().unwrap().to_string(), INCOMING_TRACE);
-    assert_eq!(header(&w3c.to_headers(), TRACESTATE_HEADER), Some("k=v"));
+    assert_eq!(header(&w3c.to_headers(), header::TRACESTATE), Some("k=v"));
 }
 
 #[test]
@@ -655,7 +658,7 @@ fn the_frozen_context_reaches_hand_forked_hubs_and_outlives_the_continuation() {
             )
         })
         .collect();
-    let sent = header(&incoming, BAGGAGE_HEADER).unwrap().to_owned();
+    let sent = header(&incoming, header::BAGGAGE).unwrap().to_owned();
     let mut forked_by_hand = Vec::new();
     let mut kept = None;
     capture(options_with("https://mine@o42.ingest.sentry.io/9"), || {
@@ -669,7 +672,10 @@ fn the_frozen_context_reaches_hand_forked_hubs_and_outlives_the_continuation() {
                 kept = Some(TraceContext::capture());
             });
     });
-    assert_eq!(header(&forked_by_hand, BAGGAGE_HEADER), Some(sent.as_str()));
+    assert_eq!(
+        header(&forked_by_hand, header::BAGGAGE),
+        Some(sent.as_str())
+    );
     let later = kept.unwrap().to_headers();
-    assert_eq!(header(&later, BAGGAGE_HEADER), Some(sent.as_str()));
+    assert_eq!(header(&later, header::BAGGAGE), Some(sent.as_str()));
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use traced_spawn::{TraceContext, BAGGAGE_HEADER, SENTRY_TRACE_HEADER};
+use traced_spawn::{header, TraceContext};
 use traced_spawn_tests::{capture, in_request, sampled, tx_trace};
 
 fn peer_dir() -> PathBuf {
@@ -134,7 +134,7 @@ fn python_continues_the_headers_rust_sends() {
     let ours = sentry_entries(
         &headers
             .iter()
-            .find(|(n, _)| *n == BAGGAGE_HEADER)
+            .find(|(n, _)| *n == header::BAGGAGE)
             .unwrap()
             .1,
     );
@@ -184,8 +184,8 @@ fn rust_continues_the_headers_python_sends() {
     let sentry_trace = out["outgoing"]["sentry-trace"].as_str().unwrap();
     let baggage = out["outgoing"]["baggage"].as_str().unwrap();
     let incoming = [
-        (SENTRY_TRACE_HEADER, sentry_trace),
-        (BAGGAGE_HEADER, baggage),
+        (header::SENTRY_TRACE, sentry_trace),
+        (header::BAGGAGE, baggage),
     ];
     // The same organization (o42), strict: continued.
     let mut options = sampled();
@@ -209,7 +209,7 @@ fn rust_continues_the_headers_python_sends() {
         out["ids"]["span_id"].as_str().unwrap()
     );
     // Python's sampling context goes onwards unchanged, with Python's transaction name.
-    let forwarded = inside.iter().find(|(n, _)| *n == BAGGAGE_HEADER).unwrap();
+    let forwarded = inside.iter().find(|(n, _)| *n == header::BAGGAGE).unwrap();
     assert_eq!(forwarded.1, baggage);
     assert!(sentry_entries(baggage).contains(&("transaction".into(), "python.head".into())));
 

@@ -3,7 +3,8 @@
 use std::sync::mpsc;
 
 use sentry::protocol::SpanStatus;
-use traced_spawn::{Builder, TraceContext, Verdict};
+use traced_spawn::classify::Verdict;
+use traced_spawn::{Builder, TraceContext};
 use traced_spawn_tests::{capture, event_trace, in_request, rate, sampled, tx_trace};
 
 #[test]
@@ -217,4 +218,49 @@ fn tracing_disabled_forks_the_hub_without_a_transaction() {
         event_trace(events[0]).trace_id,
         event_trace(events[1]).trace_id
     );
+}
+
+#[test]
+fn continue_trace_and_continue_as_child_on_any_future() {
+    use traced_spawn::ContinueTrace as _;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let captured = capture(sampled(), || {
+        in_request("request", |_| {
+            runtime.block_on(async {
+                let mut pages = tokio::task::JoinSet::new();
+                for page in 0..3_u32 {
+                    pages.spawn(async move { page * 10 }.continue_trace("crawler::fetch"));
+                }
+                let merged = async { 5 }.continue_as_child("crawler::merge").await;
+                assert_eq!(merged, 5);
+                let mut total = 0;
+                while let Some(page) = pages.join_next().await {
+                    total += page.unwrap();
+                }
+                assert_eq!(total, 30);
+            });
+        });
+    });
+    let request = captured.only("request");
+    let request_trace = tx_trace(request);
+    let fetches = captured.named("crawler::fetch");
+    assert_eq!(fetches.len(), 3);
+    for fetch in fetches {
+        let trace = tx_trace(fetch);
+        assert_eq!(trace.trace_id, request_trace.trace_id);
+        assert_eq!(trace.parent_span_id, Some(request_trace.span_id));
+        assert_eq!(trace.op.as_deref(), Some("task"));
+    }
+    // The awaited child is a span of the request's transaction, not a transaction.
+    assert!(captured.named("crawler::merge").is_empty());
+    let merge = request
+        .spans
+        .iter()
+        .find(|span| span.description.as_deref() == Some("crawler::merge"))
+        .expect("the child span is in the request's transaction");
+    assert_eq!(merge.parent_span_id, Some(request_trace.span_id));
+    assert_eq!(merge.status, Some(SpanStatus::Ok));
 }

@@ -43,7 +43,9 @@ fn continues_the_callers_transaction() {
         .as_str()
         .unwrap()
         .starts_with("tokio-"));
-    assert!(cont.data[traced_spawn::QUEUE_DELAY_KEY].as_f64().is_some());
+    assert!(cont.data[traced_spawn::data::QUEUE_DELAY_MS]
+        .as_f64()
+        .is_some());
 }
 
 #[test]

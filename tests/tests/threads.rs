@@ -43,11 +43,13 @@ fn continues_the_callers_transaction() {
     assert_ne!(cont.span_id, request.span_id);
     assert_eq!(cont.op.as_deref(), Some("thread"));
     assert_eq!(cont.status, Some(SpanStatus::Ok));
-    assert_eq!(cont.origin.as_deref(), Some(traced_spawn::ORIGIN));
+    assert_eq!(cont.origin.as_deref(), Some(traced_spawn::data::ORIGIN));
     assert_eq!(cont.data["thread.name"], "generate");
     let id = cont.data["thread.id"].as_str().unwrap();
     assert!(id.parse::<u64>().is_ok(), "thread.id {id:?}");
-    let delay = cont.data[traced_spawn::QUEUE_DELAY_KEY].as_f64().unwrap();
+    let delay = cont.data[traced_spawn::data::QUEUE_DELAY_MS]
+        .as_f64()
+        .unwrap();
     assert!((0.0..10_000.0).contains(&delay), "queue delay {delay}");
 }
 

@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use traced_spawn::{TraceContext, TRACEPARENT_HEADER, TRACESTATE_HEADER};
+use traced_spawn::{header, TraceContext};
 use traced_spawn_tests::{capture, in_span, sampled};
 
 /// The trace and parent ids of the incoming `traceparent`s: the specification's own example.
@@ -71,11 +71,11 @@ fn traceparent(flags: &str) -> String {
 
 /// A request with a valid, unsampled `traceparent` followed by these `tracestate` lines.
 fn with_tracestate(tracestate_lines: &[&str], sent: Option<&str>) -> Request {
-    let mut headers = lines(&[(TRACEPARENT_HEADER, &traceparent("00"))]);
+    let mut headers = lines(&[(header::TRACEPARENT, &traceparent("00"))]);
     headers.extend(lines(
         &tracestate_lines
             .iter()
-            .map(|line| (TRACESTATE_HEADER, *line))
+            .map(|line| (header::TRACESTATE, *line))
             .collect::<Vec<_>>(),
     ));
     Request {
@@ -89,7 +89,7 @@ fn with_tracestate(tracestate_lines: &[&str], sent: Option<&str>) -> Request {
 /// A request whose only trace header is this `traceparent` line, which must be rejected.
 fn rejected_traceparent(value: &str) -> Request {
     Request {
-        lines: lines(&[(TRACEPARENT_HEADER, value)]),
+        lines: lines(&[(header::TRACEPARENT, value)]),
         calls: 1,
         trace: Trace::New,
         tracestate: None,
@@ -158,9 +158,9 @@ fn suite() -> Vec<SuiteTest> {
             "TraceContextTest.test_traceparent_duplicated",
             vec![Request {
                 lines: lines(&[
-                    (TRACEPARENT_HEADER, &traceparent("01")),
+                    (header::TRACEPARENT, &traceparent("01")),
                     (
-                        TRACEPARENT_HEADER,
+                        header::TRACEPARENT,
                         "00-0af7651916cd43dd8448eb211c80319d-b7ad6b7169203331-01",
                     ),
                 ]),
@@ -320,7 +320,7 @@ fn suite() -> Vec<SuiteTest> {
                 .map(|tracestate_lines| Request {
                     lines: tracestate_lines
                         .iter()
-                        .map(|line| (TRACESTATE_HEADER.to_owned(), (*line).to_owned()))
+                        .map(|line| (header::TRACESTATE.to_owned(), (*line).to_owned()))
                         .collect(),
                     ..new_traces(1)
                 })
@@ -334,7 +334,7 @@ fn suite() -> Vec<SuiteTest> {
             "TraceContextTest.test_tracestate_header_name",
             ["trace-state", "trace.state", "trace_state", "tracestates"]
                 .map(|name| Request {
-                    lines: lines(&[(TRACEPARENT_HEADER, &traceparent("00")), (name, "foo=1")]),
+                    lines: lines(&[(header::TRACEPARENT, &traceparent("00")), (name, "foo=1")]),
                     ..with_tracestate(&[], None)
                 })
                 .to_vec(),
@@ -343,7 +343,7 @@ fn suite() -> Vec<SuiteTest> {
             "TraceContextTest.test_tracestate_header_name_valid_casing",
             ["TraceState", "TrAcEsTaTe", "TRACESTATE"]
                 .map(|name| Request {
-                    lines: lines(&[(TRACEPARENT_HEADER, &traceparent("00")), (name, "foo=1")]),
+                    lines: lines(&[(header::TRACEPARENT, &traceparent("00")), (name, "foo=1")]),
                     ..with_tracestate(&[], Some("foo=1"))
                 })
                 .to_vec(),
@@ -539,7 +539,7 @@ fn check(request: &Request, calls: &[Vec<(String, String)>]) -> Result<(), Strin
                 .map(|(_, value)| value.as_str())
                 .collect::<Vec<_>>()
         };
-        let [traceparent] = named(TRACEPARENT_HEADER)[..] else {
+        let [traceparent] = named(header::TRACEPARENT)[..] else {
             return Err(format!("not exactly one traceparent in {call:?}"));
         };
         let (trace, parent, flags) = sent_traceparent(traceparent)?;
@@ -564,7 +564,7 @@ fn check(request: &Request, calls: &[Vec<(String, String)>]) -> Result<(), Strin
                 }
             }
         }
-        let tracestate = named(TRACESTATE_HEADER);
+        let tracestate = named(header::TRACESTATE);
         let tracestate = (!tracestate.is_empty()).then(|| tracestate.join(","));
         if tracestate != request.tracestate {
             return Err(format!(

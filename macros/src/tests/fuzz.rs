@@ -4,8 +4,9 @@
 //!
 //! For every input the expansion must not panic, must be deterministic, and must be either valid
 //! items or carry a `compile_error!`; a valid item must stay valid items (errors included), and
-//! anything that is not a function must produce an error. `tests.rs` pins the exact messages and
-//! spans on hand-written inputs; this complements it with volume.
+//! anything that is not a function must produce an error. `expand.rs` pins the exact messages and
+//! spans on hand-written inputs, and `expansions.rs` whole expansions; this complements them with
+//! volume.
 //!
 //! Reproducible: a fixed seed unless `PROPTEST_RNG_SEED` is set; `PROPTEST_CASES` sets the number
 //! of cases of each property. `--nocapture` prints how many inputs were tried.

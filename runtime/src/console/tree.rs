@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use sentry::protocol::{Context, Event, Log, LogLevel, SpanId, SpanStatus, TraceId, Value};
 
-use crate::{ORIGIN, QUEUE_DELAY_KEY, THREAD_NAME_KEY};
+use crate::data::{ORIGIN, QUEUE_DELAY_MS as QUEUE_DELAY_KEY, THREAD_NAME as THREAD_NAME_KEY};
 
 use super::waterfall::Layout;
 

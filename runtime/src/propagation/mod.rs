@@ -23,70 +23,12 @@ use sentry::protocol::{OrganizationId, TraceId};
 use sentry::{ClientOptions, Hub, TracesSamplingStrategy, TransactionContext};
 
 use crate::context::{Parent, TraceContext};
+use crate::header;
 
 pub(crate) use inherit::{of_hub as inherited_by, Propagated};
 pub(crate) use sentry_trace::{parse as parse_sentry_trace, TraceIds};
 
 use inherit::{Dsc, IncomingOrg};
-
-/// Name of Sentry's trace header: `TRACE_ID-SPAN_ID[-SAMPLED]`, the trace id, the span to hang
-/// from and the sampling decision (`1`, `0`, or left out while undecided).
-///
-/// ```
-/// use traced_spawn::{TraceContext, SENTRY_TRACE_HEADER};
-///
-/// let value = "0123456789abcdef0123456789abcdef-0123456789abcdef-1";
-/// let ctx = TraceContext::from_headers([(SENTRY_TRACE_HEADER, value)]).unwrap();
-/// assert_eq!(ctx.sampled(), Some(true));
-/// ```
-pub const SENTRY_TRACE_HEADER: &str = "sentry-trace";
-
-/// Name of the W3C baggage header. It carries the trace's dynamic sampling context (`sentry-*`
-/// entries) and any third-party entries, which are forwarded.
-///
-/// ```
-/// use traced_spawn::{TraceContext, BAGGAGE_HEADER, SENTRY_TRACE_HEADER};
-///
-/// let ctx = TraceContext::from_headers([
-///     (SENTRY_TRACE_HEADER, "0123456789abcdef0123456789abcdef-0123456789abcdef-1"),
-///     (BAGGAGE_HEADER, "sentry-trace_id=0123456789abcdef0123456789abcdef,tenant=acme"),
-/// ])
-/// .unwrap();
-/// let baggage = ctx.to_headers().into_iter().find(|(name, _)| *name == BAGGAGE_HEADER);
-/// assert_eq!(
-///     baggage.unwrap().1,
-///     "sentry-trace_id=0123456789abcdef0123456789abcdef,tenant=acme"
-/// );
-/// ```
-pub const BAGGAGE_HEADER: &str = "baggage";
-
-/// Name of the W3C Trace Context header `00-TRACE_ID-PARENT_ID-FLAGS`, which OpenTelemetry and
-/// other W3C tracers read and write. Always written; read when no valid `sentry-trace` is given.
-///
-/// ```
-/// use traced_spawn::{TraceContext, TRACEPARENT_HEADER};
-///
-/// let value = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-/// let ctx = TraceContext::from_headers([(TRACEPARENT_HEADER, value)]).unwrap();
-/// assert_eq!(ctx.parent_span_id().unwrap().to_string(), "b7ad6b7169203331");
-/// assert_eq!(ctx.sampled(), Some(true));
-/// ```
-pub const TRACEPARENT_HEADER: &str = "traceparent";
-
-/// Name of the W3C Trace Context header that carries vendor state along with `traceparent`; it
-/// is passed through unchanged.
-///
-/// ```
-/// use traced_spawn::{TraceContext, TRACEPARENT_HEADER, TRACESTATE_HEADER};
-///
-/// let ctx = TraceContext::from_headers([
-///     (TRACEPARENT_HEADER, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
-///     (TRACESTATE_HEADER, "congo=t61rcWkgMzE"),
-/// ])
-/// .unwrap();
-/// assert!(ctx.to_headers().contains(&(TRACESTATE_HEADER, "congo=t61rcWkgMzE".to_owned())));
-/// ```
-pub const TRACESTATE_HEADER: &str = "tracestate";
 
 /// Why incoming propagation headers could not be continued.
 ///
@@ -99,7 +41,7 @@ pub const TRACESTATE_HEADER: &str = "tracestate";
 /// use traced_spawn::{HeaderError, TraceContext};
 ///
 /// let err = TraceContext::from_headers([("sentry-trace", "not a trace")]).unwrap_err();
-/// assert_eq!(err, HeaderError::Malformed);
+/// assert_eq!(err, HeaderError::SentryTraceMalformed);
 /// assert_eq!(err.to_string(), "malformed sentry-trace header");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,10 +49,10 @@ pub const TRACESTATE_HEADER: &str = "tracestate";
 pub enum HeaderError {
     /// Neither a `sentry-trace` nor a `traceparent` header was given.
     Missing,
-    /// The `sentry-trace` value is longer than any valid one.
-    TooLong,
-    /// The `sentry-trace` value is not `TRACE_ID-SPAN_ID[-SAMPLED]` in hex.
-    Malformed,
+    /// No valid `sentry-trace`, and its value is longer than any valid one.
+    SentryTraceTooLong,
+    /// No valid `sentry-trace`, and its value is not `TRACE_ID-SPAN_ID[-SAMPLED]` in hex.
+    SentryTraceMalformed,
     /// No `sentry-trace`, and the `traceparent` value is longer than the 512 bytes read.
     TraceparentTooLong,
     /// No `sentry-trace`, and the `traceparent` value is not valid W3C Trace Context (upper-case
@@ -124,8 +66,8 @@ impl fmt::Display for HeaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             HeaderError::Missing => "missing sentry-trace and traceparent headers",
-            HeaderError::TooLong => "oversized sentry-trace header",
-            HeaderError::Malformed => "malformed sentry-trace header",
+            HeaderError::SentryTraceTooLong => "oversized sentry-trace header",
+            HeaderError::SentryTraceMalformed => "malformed sentry-trace header",
             HeaderError::TraceparentTooLong => "oversized traceparent header",
             HeaderError::TraceparentMalformed => "malformed traceparent header",
             HeaderError::TraceparentDuplicated => "more than one traceparent header",
@@ -138,8 +80,8 @@ impl std::error::Error for HeaderError {}
 impl From<sentry_trace::Error> for HeaderError {
     fn from(err: sentry_trace::Error) -> Self {
         match err {
-            sentry_trace::Error::TooLong => HeaderError::TooLong,
-            sentry_trace::Error::Malformed => HeaderError::Malformed,
+            sentry_trace::Error::TooLong => HeaderError::SentryTraceTooLong,
+            sentry_trace::Error::Malformed => HeaderError::SentryTraceMalformed,
         }
     }
 }
@@ -238,13 +180,13 @@ impl TraceContext {
             }
         }
         let mut headers = Vec::with_capacity(4);
-        headers.push((SENTRY_TRACE_HEADER, sentry_trace::format(ids)));
+        headers.push((header::SENTRY_TRACE, sentry_trace::format(ids)));
         if let Some(baggage) = baggage.finish() {
-            headers.push((BAGGAGE_HEADER, baggage));
+            headers.push((header::BAGGAGE, baggage));
         }
-        headers.push((TRACEPARENT_HEADER, traceparent::format(ids)));
+        headers.push((header::TRACEPARENT, traceparent::format(ids)));
         if let Some(tracestate) = propagated.as_ref().and_then(|p| p.tracestate.as_deref()) {
-            headers.push((TRACESTATE_HEADER, tracestate.to_owned()));
+            headers.push((header::TRACESTATE, tracestate.to_owned()));
         }
         headers
     }
@@ -292,17 +234,17 @@ impl TraceContext {
     /// Two `tracestate` lines, combined; the same with a key that starts with `@`, dropped whole:
     ///
     /// ```
-    /// use traced_spawn::{TraceContext, TRACEPARENT_HEADER, TRACESTATE_HEADER};
+    /// use traced_spawn::{header, TraceContext};
     ///
     /// let tracestate = |second_line| {
     ///     let ctx = TraceContext::from_headers([
-    ///         (TRACEPARENT_HEADER, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
-    ///         (TRACESTATE_HEADER, "rojo=00f067aa0ba902b7, tenant@congo=t61rcWkgMzE"),
-    ///         (TRACESTATE_HEADER, second_line),
+    ///         (header::TRACEPARENT, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+    ///         (header::TRACESTATE, "rojo=00f067aa0ba902b7, tenant@congo=t61rcWkgMzE"),
+    ///         (header::TRACESTATE, second_line),
     ///     ])
     ///     .unwrap();
     ///     let headers = ctx.to_headers();
-    ///     headers.into_iter().find(|(name, _)| *name == TRACESTATE_HEADER).map(|(_, v)| v)
+    ///     headers.into_iter().find(|(name, _)| *name == header::TRACESTATE).map(|(_, v)| v)
     /// };
     /// assert_eq!(
     ///     tracestate("rojo=1").as_deref(),
@@ -344,20 +286,20 @@ struct Incoming<'a> {
 impl<'a> Incoming<'a> {
     fn add(&mut self, name: &str, value: &'a str) {
         // `eq_ignore_ascii_case` compares lengths first: a huge name costs nothing.
-        if name.eq_ignore_ascii_case(SENTRY_TRACE_HEADER) {
+        if name.eq_ignore_ascii_case(header::SENTRY_TRACE) {
             if !matches!(self.sentry_trace, Some(Ok(_))) {
                 self.sentry_trace = Some(sentry_trace::parse(value).map_err(HeaderError::from));
             }
-        } else if name.eq_ignore_ascii_case(TRACEPARENT_HEADER) {
+        } else if name.eq_ignore_ascii_case(header::TRACEPARENT) {
             self.traceparent = match self.traceparent {
                 Traceparent::None => {
                     Traceparent::One(traceparent::parse(value).map_err(HeaderError::from))
                 }
                 _ => Traceparent::Duplicated,
             };
-        } else if name.eq_ignore_ascii_case(BAGGAGE_HEADER) {
+        } else if name.eq_ignore_ascii_case(header::BAGGAGE) {
             self.baggage.add(value);
-        } else if name.eq_ignore_ascii_case(TRACESTATE_HEADER) {
+        } else if name.eq_ignore_ascii_case(header::TRACESTATE) {
             self.tracestate.add(value);
         }
     }

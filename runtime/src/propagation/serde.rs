@@ -6,10 +6,9 @@
 //! invalid one is an error. Formats that are not human-readable (bincode, postcard,
 //! MessagePack) get all four fields, the absent ones as `None`, so positional formats round-trip.
 
-use super::{
-    HeaderError, BAGGAGE_HEADER, SENTRY_TRACE_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER,
-};
+use super::HeaderError;
 use crate::context::TraceContext;
+use crate::header;
 
 /// What is read: every field optional, so JSON payloads that leave some out load.
 #[derive(serde::Deserialize)]
@@ -26,10 +25,10 @@ struct Wire {
 
 /// The fields, in the order they are written and read.
 const FIELDS: [&str; 4] = [
-    SENTRY_TRACE_HEADER,
-    BAGGAGE_HEADER,
-    TRACEPARENT_HEADER,
-    TRACESTATE_HEADER,
+    header::SENTRY_TRACE,
+    header::BAGGAGE,
+    header::TRACEPARENT,
+    header::TRACESTATE,
 ];
 
 impl serde::Serialize for TraceContext {
@@ -68,10 +67,10 @@ impl<'de> serde::Deserialize<'de> for TraceContext {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = Wire::deserialize(deserializer)?;
         let headers = [
-            (SENTRY_TRACE_HEADER, &wire.sentry_trace),
-            (BAGGAGE_HEADER, &wire.baggage),
-            (TRACEPARENT_HEADER, &wire.traceparent),
-            (TRACESTATE_HEADER, &wire.tracestate),
+            (header::SENTRY_TRACE, &wire.sentry_trace),
+            (header::BAGGAGE, &wire.baggage),
+            (header::TRACEPARENT, &wire.traceparent),
+            (header::TRACESTATE, &wire.tracestate),
         ];
         let present = headers
             .iter()

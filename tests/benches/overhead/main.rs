@@ -127,15 +127,15 @@ fn record_same_data(tx: &sentry::TransactionOrSpan, captured_at: Instant) {
         return;
     };
     tx.set_status(sentry::protocol::SpanStatus::Ok);
-    tx.set_origin(traced_spawn::ORIGIN);
+    tx.set_origin(traced_spawn::data::ORIGIN);
     tx.set_data(
-        traced_spawn::QUEUE_DELAY_KEY,
+        traced_spawn::data::QUEUE_DELAY_MS,
         (captured_at.elapsed().as_secs_f64() * 1000.0).into(),
     );
     THREAD.with(|(id, name)| {
-        tx.set_data(traced_spawn::THREAD_ID_KEY, id.as_str().into());
+        tx.set_data(traced_spawn::data::THREAD_ID, id.as_str().into());
         if let Some(name) = name {
-            tx.set_data(traced_spawn::THREAD_NAME_KEY, name.as_str().into());
+            tx.set_data(traced_spawn::data::THREAD_NAME, name.as_str().into());
         }
     });
 }
@@ -871,7 +871,7 @@ fn print_table(rows: &[Row]) {
     }
 }
 
-/// The targets, read off the rows of this run.
+/// The targets (BENCHMARKS.md), read off the rows of this run.
 fn print_targets(rows: &[Row]) {
     let find = |scenario: &str, variant: &str| {
         rows.iter()
