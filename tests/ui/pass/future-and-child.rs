@@ -33,7 +33,7 @@ async fn main() {
         sum += n.unwrap();
     }
     assert_eq!(sum, 3);
-    let direct: traced_spawn::Continued<_, _> = fetch(4);
+    let direct: traced_spawn::Continued<_> = fetch(4);
     assert_eq!(direct.await, 4);
     assert_eq!(render(std::rc::Rc::new(5)).await, 5);
     assert_eq!(part(3).await.unwrap(), 6);
