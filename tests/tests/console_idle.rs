@@ -5,8 +5,9 @@
 //! The receiver is a real HTTP/1.1 server on loopback that closes a connection once it has been
 //! idle for [`SERVER_KEEP_ALIVE`], as Spotlight's Node server does after 5 s. The client sends,
 //! waits [`PAUSE`] (past that keep-alive), sends twice more: every envelope must arrive at both
-//! endpoints, Spotlight's with `Content-Type: application/x-sentry-envelope`, and no client report
-//! of a discard may be sent.
+//! endpoints (Spotlight's envelope endpoint `/api/0/envelope/`, beside the `/stream` of
+//! `SENTRY_SPOTLIGHT`, and the DSN's `/api/1/envelope/`), Spotlight's with
+//! `Content-Type: application/x-sentry-envelope`, and no client report of a discard may be sent.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -126,7 +127,7 @@ fn no_envelope_is_lost_to_a_connection_closed_while_idle() {
 
     let received: Vec<Request> = requests.try_iter().collect();
     for (path, content_type) in [
-        ("/stream", Some("application/x-sentry-envelope")),
+        ("/api/0/envelope/", Some("application/x-sentry-envelope")),
         ("/api/1/envelope/", None),
     ] {
         let bodies: Vec<&Request> = received.iter().filter(|r| r.path == path).collect();

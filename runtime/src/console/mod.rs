@@ -7,17 +7,20 @@
 //! a continuation transaction appears under the span that spawned it (and a continuation that is
 //! *not* linked shows up as a root).
 //!
-//! The same client, like Sentry's other SDKs, also sends every envelope:
+//! The same client, like Sentry's other SDKs, also sends every envelope, through sentry's own
+//! reqwest transport (`sentry::transports::ReqwestHttpTransport`; the `console` feature turns on
+//! sentry's `reqwest` feature):
 //! - to [Spotlight](https://spotlightjs.com) when `SENTRY_SPOTLIGHT` is set (`1`/`true` for
-//!   [`SPOTLIGHT_DEFAULT_URL`], or the sidecar's URL; `0`/`false`/empty: off), with the
+//!   [`SPOTLIGHT_DEFAULT_URL`], or the sidecar's URL; `0`/`false`/empty: off), at the sidecar's
+//!   `/api/0/envelope/` endpoint next to `/stream`, with the
 //!   `Content-Type: application/x-sentry-envelope` an unmodified Spotlight requires;
-//! - to `SENTRY_DSN` when set (or a DSN in the options given to [`init_with`]), with the
-//!   transport your `sentry` dependency compiles in (for example its `reqwest` feature).
+//! - to `SENTRY_DSN` when set (or a DSN in the options given to [`init_with`]), over `https`
+//!   with rustls (the `console` feature turns on sentry's `rustls` feature too).
 //!
 //! Neither loses an envelope because a kept-alive connection sat idle and the server closed it:
-//! the Spotlight sender does not reuse a connection idle for a second or more, and sends again
-//! once on a new connection when a reused one fails before any response; the DSN's transport is
-//! replaced by a fresh one (a new connection pool) after an idle second.
+//! their reqwest clients do not reuse a connection idle for a second or more (below Spotlight's
+//! and Node's 5 s keep-alive, and most servers'), and send a request again, once, on a new
+//! connection when the server closed a kept-alive one before answering it.
 //!
 //! [`init`]: crate::console::init
 //! [`init_with`]: crate::console::init_with
@@ -76,7 +79,7 @@ pub use self::tree::{LogLine, Node, NodeKind, Trace};
 pub use self::waterfall::Layout;
 
 use self::live::Live;
-use self::transport::ConsoleFactory;
+use self::transport::{ConsoleFactory, DsnFactory};
 
 /// DSN the console client is configured with when no DSN is given: a client needs one to be
 /// enabled. Nothing is ever sent to it (the `.invalid` top-level domain never resolves).
@@ -140,13 +143,16 @@ pub fn init() -> Reporter {
 /// (like `sentry::init`): threads started later inherit the client.
 ///
 /// - With `SENTRY_SPOTLIGHT` set to `1`/`true` (or `yes`/`on`), the client also sends every
-///   envelope to Spotlight at [`SPOTLIGHT_DEFAULT_URL`]; set to an `http://` URL, there. `0`,
-///   `false`, `no`, `off` or empty: off. An invalid value is reported on stderr and ignored; so is
-///   a Spotlight that does not answer (once, until it answers again).
+///   envelope to Spotlight at [`SPOTLIGHT_DEFAULT_URL`]; set to an `http://` URL, there (at
+///   `/api/0/envelope/` beside the URL's `/stream`). `0`, `false`, `no`, `off` or empty: off. An
+///   invalid value is reported on stderr and ignored; so is a Spotlight that does not answer
+///   (once, until it answers again). Up to 100 envelopes wait for it (the options'
+///   `transport_channel_capacity` when set); each request may take up to 5 s. When the client
+///   closes before Spotlight took everything, stderr says how many envelopes it did not take.
 /// - With a DSN (`options.dsn`, or else the `SENTRY_DSN` environment variable), the client also
-///   sends everything to it, through `options.transport` or, when none is set, sentry's default
-///   HTTP transport: the one your `sentry` dependency compiles in (features `reqwest`, `curl` or
-///   `ureq`). Without one, a note is printed and the client does not send to the DSN.
+///   sends everything to it, through `options.transport` or, when none is set, sentry's reqwest
+///   transport with the console's client (idle connections not reused; the options' proxies and
+///   `accept_invalid_certs` applied; failures said on stderr, once per run of failures).
 /// - Without a DSN, the client uses [`PLACEHOLDER_DSN`] and sends to no DSN.
 ///
 /// An invalid `SENTRY_DSN` is reported on stderr and ignored.
@@ -176,7 +182,7 @@ pub fn init_with(mut options: ClientOptions) -> Reporter {
         options
             .transport
             .take()
-            .unwrap_or_else(|| Arc::new(sentry::transports::DefaultTransportFactory))
+            .unwrap_or_else(|| Arc::new(DsnFactory))
     });
     if let Some(url) = &spotlight {
         eprintln!("traced_spawn::console: sending to Spotlight at {url} and printing here");

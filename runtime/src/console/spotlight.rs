@@ -1,25 +1,25 @@
 //! Sending to Spotlight (<https://spotlightjs.com>), the local Sentry viewer: `SENTRY_SPOTLIGHT`,
-//! and a small HTTP/1.1 sender over std's `TcpStream`.
+//! and sentry's reqwest transport pointed at the sidecar.
 //!
-//! Spotlight's sidecar takes an envelope on `POST /stream` (or `/api/<id>/envelope/`) only with
-//! `Content-Type: application/x-sentry-envelope`; without it, it answers `200` and drops the body.
-//! sentry-rust's HTTP transports send no `Content-Type`, so Spotlight gets its own sender. It is
-//! plain HTTP (Spotlight runs on the developer's machine), needs no dependency, and does not lose
-//! an envelope to an idle keep-alive connection the server closed (Spotlight's Node server closes
-//! them after 5 s):
-//! - a connection idle for [`IDLE_TIMEOUT`] is not reused (below any common server keep-alive);
-//! - a request on a reused connection that fails before any byte of the response arrived is sent
-//!   again once, on a new connection (the server closed it while it was idle).
+//! Spotlight's sidecar takes an envelope on `POST /stream` or `POST /api/<id>/envelope/`, only
+//! with `Content-Type: application/x-sentry-envelope`; without it, it answers `200` and drops the
+//! body. sentry's reqwest transport posts to a DSN's `/api/<id>/envelope/` and sets no
+//! `Content-Type`, so the sidecar gets a DSN of its own (`http://spotlight@HOST:PORT/0` for
+//! `http://HOST:PORT/stream`) and a client with that content type as a default header (and the
+//! console's other settings: see [`client_builder`]).
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sentry::Envelope;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use sentry::client_report::Recorder;
+use sentry::transports::{ReqwestHttpTransport, ReqwestHttpTransportOptions};
+use sentry::types::Dsn;
+use sentry::{ClientOptions, Envelope, Transport, TransportOptions};
+
+use super::transport::{client_builder, Watch};
 
 /// The sidecar URL `SENTRY_SPOTLIGHT=1` (or `true`) stands for, as in Sentry's other SDKs.
 ///
@@ -33,12 +33,11 @@ pub const SPOTLIGHT_DEFAULT_URL: &str = "http://localhost:8969/stream";
 /// The content type Spotlight requires on an envelope.
 const ENVELOPE_CONTENT_TYPE: &str = "application/x-sentry-envelope";
 
-/// A connection idle for longer is closed rather than reused: below the keep-alive of common
-/// servers (Node and Spotlight 5 s, Apache 5 s, gunicorn 2 s, nginx 75 s).
-pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-const QUEUE_CAPACITY: usize = 100;
+/// How long one request may take, answer included: Spotlight runs on this machine.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many envelopes may wait for Spotlight when the client sets no `transport_channel_capacity`.
+const QUEUE_CAPACITY: NonZeroUsize = NonZeroUsize::new(100).expect("not zero");
 
 /// What `SENTRY_SPOTLIGHT` asks for: `Ok(None)` when off (unset, empty, `0`, `false`, `no`,
 /// `off`), the default URL for `1`/`true`/`yes`/`on`, or the URL given.
@@ -49,356 +48,137 @@ pub(crate) fn spotlight_url(value: Option<&str>) -> Result<Option<String>, Strin
     match value.to_ascii_lowercase().as_str() {
         "" | "0" | "false" | "no" | "off" | "f" | "n" => Ok(None),
         "1" | "true" | "yes" | "on" | "t" | "y" => Ok(Some(SPOTLIGHT_DEFAULT_URL.to_owned())),
-        _ => Endpoint::parse(value).map(|_| Some(value.to_owned())),
+        _ => spotlight_dsn(value).map(|_| Some(value.to_owned())),
     }
 }
 
-/// Where requests go: `http://host[:port][/path]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Endpoint {
-    host: String,
-    port: u16,
-    path: String,
-}
-
-impl Endpoint {
-    pub(crate) fn parse(url: &str) -> Result<Endpoint, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            format!("{url:?} is not an http:// URL (Spotlight is served over plain HTTP)")
-        })?;
-        let (authority, path) = match rest.find('/') {
-            Some(slash) => (&rest[..slash], &rest[slash..]),
-            None => (rest, "/stream"),
-        };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !port.contains(']') => (
-                host,
-                port.parse::<u16>()
-                    .map_err(|_| format!("{url:?} has an invalid port {port:?}"))?,
-            ),
-            _ => (authority, 80),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.contains(['@', '?', '#', ' ']) {
-            return Err(format!("{url:?} has no valid host"));
-        }
-        if path.contains([' ', '\r', '\n']) {
-            return Err(format!("{url:?} has an invalid path"));
-        }
-        Ok(Endpoint {
-            host: host.to_owned(),
-            port,
-            path: path.to_owned(),
-        })
+/// The DSN whose envelope endpoint is the sidecar's at `url`: `http://HOST:PORT[/PREFIX][/stream]`
+/// gives `http://spotlight@HOST:PORT[/PREFIX]/0`, whose envelopes go to
+/// `http://HOST:PORT[/PREFIX]/api/0/envelope/`.
+pub(crate) fn spotlight_dsn(url: &str) -> Result<Dsn, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|err| format!("{url:?} is not a URL ({err})"))?;
+    if parsed.scheme() != "http" {
+        return Err(format!(
+            "{url:?} is not an http:// URL (Spotlight is served over plain HTTP)"
+        ));
     }
-
-    fn host_header(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-
-    fn connect(&self) -> io::Result<TcpStream> {
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "the host has no address");
-        for address in (self.host.as_str(), self.port).to_socket_addrs()? {
-            match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
-                Ok(stream) => {
-                    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-                    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-                    let _ = stream.set_nodelay(true);
-                    return Ok(stream);
-                }
-                Err(err) => last = err,
-            }
-        }
-        Err(last)
-    }
+    let host = parsed
+        .host_str()
+        .filter(|host| !host.is_empty())
+        .ok_or_else(|| format!("{url:?} has no valid host"))?;
+    let port = parsed.port().unwrap_or(80);
+    let path = parsed.path().trim_end_matches('/');
+    let prefix = path.strip_suffix("/stream").unwrap_or(path);
+    format!("http://spotlight@{host}:{port}{prefix}/0")
+        .parse()
+        .map_err(|err| format!("{url:?} gives no valid DSN ({err})"))
 }
 
-/// How a request failed.
-#[derive(Debug)]
-struct Failure {
-    error: io::Error,
-    /// Whether any byte of a response had arrived: if not, the server did not answer at all.
-    answered: bool,
-}
-
-/// One kept-alive connection and since when it is idle.
-struct Connection {
-    reader: BufReader<TcpStream>,
-    idle_since: Instant,
-}
-
-/// Posts envelopes to one HTTP endpoint, one at a time, reusing a connection while it is fresh.
-pub(crate) struct HttpPoster {
-    endpoint: Endpoint,
-    connection: Option<Connection>,
-    idle_timeout: Duration,
-    retry_stale: bool,
-}
-
-impl HttpPoster {
-    pub(crate) fn new(endpoint: Endpoint) -> HttpPoster {
-        HttpPoster {
-            endpoint,
-            connection: None,
-            idle_timeout: IDLE_TIMEOUT,
-            retry_stale: true,
-        }
-    }
-
-    /// Posts `body`; returns the response status.
-    pub(crate) fn post(&mut self, body: &[u8]) -> io::Result<u16> {
-        if let Some(connection) = self.connection.take() {
-            if connection.idle_since.elapsed() < self.idle_timeout {
-                match self.exchange(connection.reader, body) {
-                    Ok(status) => return Ok(status),
-                    // The server closed the connection while it sat idle: send again, once.
-                    Err(failure) if !failure.answered && self.retry_stale => {}
-                    Err(failure) => return Err(failure.error),
-                }
-            }
-        }
-        let stream = self.endpoint.connect()?;
-        self.exchange(BufReader::new(stream), body)
-            .map_err(|failure| failure.error)
-    }
-
-    fn exchange(&mut self, mut reader: BufReader<TcpStream>, body: &[u8]) -> Result<u16, Failure> {
-        let unanswered = |error| Failure {
-            error,
-            answered: false,
-        };
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: traced-spawn/{}\r\nContent-Type: {}\r\n\
-             Content-Length: {}\r\nConnection: keep-alive\r\n\r\n",
-            self.endpoint.path,
-            self.endpoint.host_header(),
-            env!("CARGO_PKG_VERSION"),
-            ENVELOPE_CONTENT_TYPE,
-            body.len()
-        );
-        let stream = reader.get_mut();
-        stream
-            .write_all(head.as_bytes())
-            .and_then(|()| stream.write_all(body))
-            .and_then(|()| stream.flush())
-            .map_err(unanswered)?;
-
-        let mut status_line = String::new();
-        match reader.read_line(&mut status_line) {
-            Ok(0) => {
-                return Err(unanswered(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the connection was closed before a response",
-                )))
-            }
-            Ok(_) => {}
-            Err(err) => return Err(unanswered(err)),
-        }
-        let answered = |error| Failure {
-            error,
-            answered: true,
-        };
-        let mut parts = status_line.split_whitespace();
-        let version = parts.next().unwrap_or_default().to_owned();
-        let status: u16 = parts
-            .next()
-            .and_then(|code| code.parse().ok())
-            .ok_or_else(|| answered(invalid(format!("bad status line {status_line:?}"))))?;
-
-        let (mut length, mut chunked, mut close) = (None, false, version == "HTTP/1.0");
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).map_err(answered)? == 0 {
-                return Err(answered(invalid(
-                    "the response ended in its headers".into(),
-                )));
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            let Some((name, value)) = line.split_once(':') else {
-                continue;
-            };
-            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-            match name.as_str() {
-                "content-length" => length = value.parse::<u64>().ok(),
-                "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-                "connection" => close = value.eq_ignore_ascii_case("close"),
-                _ => {}
-            }
-        }
-        // Read the body to its end, so the connection can carry the next request.
-        if chunked {
-            read_chunked(&mut reader).map_err(answered)?;
-        } else if let Some(length) = length {
-            io::copy(&mut (&mut reader).take(length), &mut io::sink()).map_err(answered)?;
-        } else if !(status == 204 || status == 304 || (100..200).contains(&status)) {
-            // No length: the body ends when the server closes the connection.
-            io::copy(&mut reader, &mut io::sink()).map_err(answered)?;
-            close = true;
-        }
-        if !close {
-            self.connection = Some(Connection {
-                reader,
-                idle_since: Instant::now(),
-            });
-        }
-        Ok(status)
-    }
-}
-
-fn invalid(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message)
-}
-
-fn read_chunked(reader: &mut BufReader<TcpStream>) -> io::Result<()> {
-    loop {
-        let mut size = String::new();
-        reader.read_line(&mut size)?;
-        let size = size.trim().split(';').next().unwrap_or_default();
-        let size = u64::from_str_radix(size.trim(), 16)
-            .map_err(|_| invalid(format!("bad chunk size {size:?}")))?;
-        if size == 0 {
-            // Trailers, up to the blank line.
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-                    return Ok(());
-                }
-            }
-        }
-        io::copy(&mut reader.take(size + 2), &mut io::sink())?;
-    }
-}
-
-enum Task {
-    Send(Box<Envelope>),
-    Flush(SyncSender<()>),
-}
-
-/// Sends envelopes to Spotlight on a background thread, in order. Failures are reported on stderr
-/// (once per run of failures, with what to do) and, when Spotlight is the only destination, as
-/// client reports.
-pub(crate) struct SpotlightSender {
+/// sentry's reqwest transport, sending to Spotlight. Failures are reported on stderr (once per run
+/// of failures, with what to do) and, with a recorder, as client reports.
+pub(crate) struct Spotlight {
     url: String,
-    queue: Mutex<Option<SyncSender<Task>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    recorder: Option<sentry::client_report::Recorder>,
-    /// Envelopes queued and not sent (or failed) yet.
-    unsent: Arc<AtomicUsize>,
+    /// Taken at shutdown.
+    transport: Mutex<Option<Arc<ReqwestHttpTransport>>>,
+    watch: Arc<Watch>,
+    /// Envelopes handed to the transport.
+    handed: AtomicUsize,
 }
 
-impl SpotlightSender {
-    /// Starts the sender thread. `recorder`: where to count lost envelopes, if anywhere.
+impl Spotlight {
+    /// Starts the transport (its thread). `recorder`: where to count lost envelopes; a default
+    /// one counts nowhere.
     pub(crate) fn start(
         url: &str,
-        recorder: Option<sentry::client_report::Recorder>,
-    ) -> Result<SpotlightSender, String> {
-        let endpoint = Endpoint::parse(url)?;
-        let (queue, tasks) = sync_channel(QUEUE_CAPACITY);
-        let unsent = Arc::new(AtomicUsize::new(0));
-        let worker = Worker {
-            poster: HttpPoster::new(endpoint),
+        user_agent: &str,
+        capacity: Option<NonZeroUsize>,
+        recorder: Recorder,
+    ) -> Result<Spotlight, String> {
+        let dsn = spotlight_dsn(url)?;
+        let watch = Arc::new(Watch::new(
+            format!("Spotlight at {url}"),
+            "; is it running? (`npx @spotlightjs/spotlight`, or unset SENTRY_SPOTLIGHT)",
+        ));
+        let headers = HeaderMap::from_iter([(
+            CONTENT_TYPE,
+            HeaderValue::from_static(ENVELOPE_CONTENT_TYPE),
+        )]);
+        let client = client_builder(watch.clone(), dsn.host())
+            .default_headers(headers)
+            .user_agent(user_agent)
+            .no_proxy()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|err| format!("cannot build its HTTP client: {err}"))?;
+        let mut client_options = ClientOptions::new();
+        client_options.dsn = Some(dsn);
+        client_options.user_agent = user_agent.to_owned().into();
+        client_options.transport_channel_capacity = Some(capacity.unwrap_or(QUEUE_CAPACITY));
+        let mut options =
+            TransportOptions::try_from_client_options(&client_options).expect("a DSN is set");
+        options.client_report_recorder = recorder;
+        let transport = ReqwestHttpTransportOptions::from(options)
+            .with_client(client)
+            .build();
+        Ok(Spotlight {
             url: url.to_owned(),
-            recorder: recorder.clone(),
-            failing: false,
-            unsent: unsent.clone(),
-        };
-        let thread = std::thread::Builder::new()
-            .name("traced-spawn-spotlight".to_owned())
-            .spawn(move || worker.run(tasks))
-            .map_err(|err| format!("cannot start the Spotlight sender thread: {err}"))?;
-        Ok(SpotlightSender {
-            url: url.to_owned(),
-            queue: Mutex::new(Some(queue)),
-            thread: Mutex::new(Some(thread)),
-            recorder,
-            unsent,
+            transport: Mutex::new(Some(Arc::new(transport))),
+            watch,
+            handed: AtomicUsize::new(0),
         })
+    }
+
+    /// The transport, to call through `&ReqwestHttpTransport`: sentry's `Transport for Arc<T>`
+    /// does not forward `flush` (it answers `true` at once).
+    fn transport(&self) -> Option<Arc<ReqwestHttpTransport>> {
+        let transport = self
+            .transport
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        transport.clone()
     }
 
     pub(crate) fn send(&self, envelope: Envelope) {
-        self.unsent.fetch_add(1, Ordering::SeqCst);
-        let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(queue) = queue.as_ref() else {
-            return self.lost(&envelope, "the client is shut down");
-        };
-        match queue.try_send(Task::Send(Box::new(envelope))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(Task::Send(envelope))) => {
-                self.lost(&envelope, "its queue is full");
-            }
-            Err(TrySendError::Disconnected(Task::Send(envelope))) => {
-                self.lost(&envelope, "its sender thread stopped");
-            }
-            Err(_) => {}
+        if let Some(transport) = self.transport() {
+            self.handed.fetch_add(1, Ordering::SeqCst);
+            transport.send_envelope(envelope);
         }
     }
 
-    fn lost(&self, envelope: &Envelope, why: &str) {
-        self.unsent.fetch_sub(1, Ordering::SeqCst);
-        eprintln!(
-            "traced_spawn::console: an envelope for Spotlight at {} was dropped: {why}",
-            self.url
-        );
-        if let Some(recorder) = &self.recorder {
-            recorder.record_lost_data(envelope, sentry::client_report::Reason::QueueOverflow);
-        }
-    }
-
-    /// Waits until what was queued before the call has been sent (or failed), up to `timeout`.
+    /// Waits until what was handed over before the call has been sent (or failed), up to
+    /// `timeout` (and, when the transport's queue is full, up to the request in flight).
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        let (done, wait) = sync_channel(1);
-        let queued = {
-            let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.as_ref().is_some_and(|queue| {
-                let deadline = Instant::now() + timeout;
-                let mut task = Task::Flush(done);
-                loop {
-                    match queue.try_send(task) {
-                        Ok(()) => return true,
-                        Err(TrySendError::Full(back)) if Instant::now() < deadline => {
-                            task = back;
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                        Err(_) => return false,
-                    }
-                }
-            })
-        };
-        queued && !matches!(wait.recv_timeout(timeout), Err(RecvTimeoutError::Timeout))
+        self.transport()
+            .is_none_or(|transport| ReqwestHttpTransport::flush(&transport, timeout))
     }
 
-    /// Envelopes queued and not sent (or failed) yet.
+    /// Envelopes handed over that Spotlight has not answered (nor refused the connection for):
+    /// queued, in flight, timed out, or dropped because the queue was full.
     pub(crate) fn unsent(&self) -> usize {
-        self.unsent.load(Ordering::SeqCst)
+        self.handed
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.watch.settled())
     }
 
-    /// Flushes, then stops the thread. What was still queued at the timeout is dropped, and
-    /// stderr says how much.
+    /// Flushes, then stops the transport. When Spotlight did not take everything within
+    /// `timeout`, stderr says how much, and the transport's thread is left to end on its own
+    /// (after the request in flight), so the program does not wait for it.
     pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
-        let flushed = self.flush(timeout);
-        if !flushed {
-            eprintln!("{}", not_sent(self.unsent(), &self.url, timeout));
-        }
-        self.queue
+        let transport = self
+            .transport
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if flushed {
-            if let Some(thread) = self
-                .thread
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()
-            {
-                let _ = thread.join();
-            }
+        let Some(transport) = transport else {
+            return true;
+        };
+        let flushed = ReqwestHttpTransport::shutdown(&transport, timeout);
+        if !flushed {
+            eprintln!("{}", not_sent(self.unsent(), &self.url, timeout));
+            let _ = std::thread::Builder::new()
+                .name("traced-spawn-spotlight-stop".to_owned())
+                .spawn(move || drop(transport));
         }
         flushed
     }
@@ -408,89 +188,21 @@ impl SpotlightSender {
 fn not_sent(unsent: usize, url: &str, timeout: Duration) -> String {
     let envelopes = if unsent == 1 { "envelope" } else { "envelopes" };
     format!(
-        "traced_spawn::console: {unsent} {envelopes} for Spotlight at {url} dropped at shutdown: \
-         it did not take them within {:.1} s",
+        "traced_spawn::console: {unsent} {envelopes} for Spotlight at {url} not delivered: it did \
+         not answer for them (waited {:.1} s at shutdown)",
         timeout.as_secs_f64()
     )
-}
-
-struct Worker {
-    poster: HttpPoster,
-    url: String,
-    recorder: Option<sentry::client_report::Recorder>,
-    failing: bool,
-    unsent: Arc<AtomicUsize>,
-}
-
-impl Worker {
-    fn run(mut self, tasks: Receiver<Task>) {
-        for task in tasks {
-            match task {
-                Task::Send(envelope) => {
-                    self.send(&envelope);
-                    self.unsent.fetch_sub(1, Ordering::SeqCst);
-                }
-                Task::Flush(done) => {
-                    let _ = done.send(());
-                }
-            }
-        }
-    }
-
-    fn send(&mut self, envelope: &Envelope) {
-        use sentry::client_report::Reason as TransportLossReason;
-
-        let mut body = Vec::new();
-        if let Err(err) = envelope.to_writer(&mut body) {
-            self.failed(
-                envelope,
-                TransportLossReason::InternalError,
-                &err.to_string(),
-            );
-            return;
-        }
-        match self.poster.post(&body) {
-            Ok(status) if (200..300).contains(&status) => {
-                if self.failing {
-                    eprintln!(
-                        "traced_spawn::console: Spotlight at {} is reachable again",
-                        self.url
-                    );
-                    self.failing = false;
-                }
-            }
-            Ok(status) => {
-                let why = format!("it answered HTTP {status}");
-                self.failed(envelope, TransportLossReason::SendError, &why);
-            }
-            Err(err) => self.failed(
-                envelope,
-                TransportLossReason::NetworkError,
-                &err.to_string(),
-            ),
-        }
-    }
-
-    fn failed(&mut self, envelope: &Envelope, reason: sentry::client_report::Reason, why: &str) {
-        if !self.failing {
-            eprintln!(
-                "traced_spawn::console: cannot send to Spotlight at {} ({why}); is it running? \
-                 (`npx @spotlightjs/spotlight`, or unset SENTRY_SPOTLIGHT)",
-                self.url
-            );
-            self.failing = true;
-        }
-        if let Some(recorder) = &self.recorder {
-            recorder.record_lost_data(envelope, reason);
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::io::{self, BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
     use std::sync::mpsc;
+    use std::time::Instant;
+
+    use super::super::transport::IDLE_TIMEOUT;
 
     #[test]
     fn sentry_spotlight_values() {
@@ -516,6 +228,30 @@ mod tests {
     }
 
     #[test]
+    fn envelopes_go_to_the_sidecar_envelope_endpoint() {
+        let endpoint = |url| spotlight_dsn(url).unwrap().envelope_api_url().to_string();
+        assert_eq!(
+            endpoint(SPOTLIGHT_DEFAULT_URL),
+            "http://localhost:8969/api/0/envelope/"
+        );
+        assert_eq!(
+            endpoint("http://[::1]:8969"),
+            "http://[::1]:8969/api/0/envelope/"
+        );
+        assert_eq!(
+            endpoint("http://example/spotlight/stream/"),
+            "http://example/spotlight/api/0/envelope/"
+        );
+    }
+
+    /// An envelope with one event (the transport drops an envelope without items).
+    fn envelope() -> Envelope {
+        let mut envelope = Envelope::new();
+        envelope.add_item(sentry::protocol::Event::default());
+        envelope
+    }
+
+    #[test]
     fn a_spotlight_that_never_answers_is_named_with_what_was_dropped() {
         // Accepts connections and never answers.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -526,56 +262,62 @@ mod tests {
                 held.push(stream);
             }
         });
-        let sender = SpotlightSender::start(&url, None).unwrap();
+        let spotlight = Spotlight::start(&url, "test", None, Recorder::default()).unwrap();
         for _ in 0..3 {
-            sender.send(Envelope::new());
+            spotlight.send(envelope());
         }
-        assert_eq!(sender.unsent(), 3);
+        assert_eq!(spotlight.unsent(), 3);
         let started = Instant::now();
-        assert!(!sender.shutdown(Duration::from_millis(200)));
+        assert!(!spotlight.shutdown(Duration::from_millis(200)));
         assert!(started.elapsed() < Duration::from_secs(2));
-        assert_eq!(sender.unsent(), 3, "nothing was taken");
+        assert_eq!(spotlight.unsent(), 3, "nothing was taken");
         assert_eq!(
             not_sent(3, &url, Duration::from_millis(200)),
             format!(
-                "traced_spawn::console: 3 envelopes for Spotlight at {url} dropped at shutdown: \
-                 it did not take them within 0.2 s"
+                "traced_spawn::console: 3 envelopes for Spotlight at {url} not delivered: it did \
+                 not answer for them (waited 0.2 s at shutdown)"
             )
         );
     }
 
     #[test]
-    fn endpoints() {
-        let endpoint = Endpoint::parse("http://localhost:8969/stream").unwrap();
-        assert_eq!((endpoint.host.as_str(), endpoint.port), ("localhost", 8969));
-        assert_eq!(endpoint.path, "/stream");
-        assert_eq!(endpoint.host_header(), "localhost:8969");
-        let endpoint = Endpoint::parse("http://[::1]:8969").unwrap();
-        assert_eq!(
-            (endpoint.host.as_str(), endpoint.path.as_str()),
-            ("::1", "/stream")
-        );
-        assert_eq!(endpoint.host_header(), "[::1]:8969");
-        assert_eq!(Endpoint::parse("http://example").unwrap().port, 80);
+    fn a_spotlight_that_is_not_running_is_reported_and_counted_as_answered() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/stream", listener.local_addr().unwrap());
+        drop(listener); // nothing listens there now
+        let spotlight = Spotlight::start(&url, "test", None, Recorder::default()).unwrap();
+        spotlight.send(envelope());
+        spotlight.send(envelope());
+        assert!(spotlight.flush(Duration::from_secs(5)));
+        assert!(spotlight.watch.failing());
+        assert_eq!(spotlight.unsent(), 0, "refused, not waiting");
+        assert!(spotlight.shutdown(Duration::from_secs(1)));
+    }
+
+    /// One request a server received, and on which of its connections.
+    #[derive(Debug)]
+    struct Received {
+        head: String,
+        connection: usize,
     }
 
     /// A server that answers each request on a connection, then closes the connection once it
-    /// has been idle for `idle`; reports each request head it received.
-    fn server(idle: Duration) -> (String, mpsc::Receiver<String>) {
+    /// has been idle for `idle`; reports each request it received.
+    fn server(idle: Duration) -> (String, mpsc::Receiver<Received>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/stream", listener.local_addr().unwrap());
-        let (heads, received) = mpsc::channel();
+        let (requests, received) = mpsc::channel();
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
+            for (connection, stream) in listener.incoming().enumerate() {
                 let Ok(stream) = stream else { return };
-                let heads = heads.clone();
-                std::thread::spawn(move || serve(stream, idle, &heads));
+                let requests = requests.clone();
+                std::thread::spawn(move || serve(stream, idle, connection, &requests));
             }
         });
         (url, received)
     }
 
-    fn serve(stream: TcpStream, idle: Duration, heads: &mpsc::Sender<String>) {
+    fn serve(stream: TcpStream, idle: Duration, connection: usize, to: &mpsc::Sender<Received>) {
         stream.set_read_timeout(Some(idle)).unwrap();
         let mut reader = BufReader::new(stream);
         loop {
@@ -593,60 +335,118 @@ mod tests {
             }
             let length: u64 = head
                 .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .and_then(|n| n.trim().parse().ok())
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
                 .unwrap_or(0);
             io::copy(&mut (&mut reader).take(length), &mut io::sink()).unwrap();
-            let _ = heads.send(head);
+            let _ = to.send(Received { head, connection });
             reader
                 .get_mut()
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
                 .unwrap();
         }
     }
 
-    #[test]
-    fn posts_with_the_envelope_content_type_and_reuses_a_fresh_connection() {
-        let (url, heads) = server(Duration::from_secs(5));
-        let mut poster = HttpPoster::new(Endpoint::parse(&url).unwrap());
-        assert_eq!(poster.post(b"{}\n").unwrap(), 200);
-        assert_eq!(poster.post(b"{}\n").unwrap(), 200);
-        let head = heads.recv().unwrap();
-        assert!(head.starts_with("POST /stream HTTP/1.1\r\n"), "{head}");
-        assert!(
-            head.contains("\r\nContent-Type: application/x-sentry-envelope\r\n"),
-            "{head}"
-        );
-        heads.recv().unwrap();
-        assert!(poster.connection.is_some(), "the connection is kept alive");
+    /// A server that reads each request and closes the connection without answering.
+    fn server_that_hangs_up() -> (String, mpsc::Receiver<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/stream", listener.local_addr().unwrap());
+        let (requests, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                // The whole request (nothing left unread, so the close is a plain one).
+                let mut reader = BufReader::new(stream);
+                let (mut line, mut length) = (String::new(), 0);
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    line.clear();
+                }
+                let _ = io::copy(&mut reader.take(length), &mut io::sink());
+                let _ = requests.send(());
+            }
+        });
+        (url, received)
     }
 
-    /// The server closes idle connections after 200 ms; requests 400 ms apart. Each knob alone
-    /// keeps every request; with neither, the request after the pause fails.
     #[test]
-    fn no_request_is_lost_to_a_connection_the_server_closed() {
-        let pause = Duration::from_millis(400);
-        for (idle_timeout, retry_stale, expect_ok) in [
-            (Duration::from_secs(60), false, false),
-            (Duration::from_secs(60), true, true),
-            (Duration::from_millis(100), false, true),
-            (IDLE_TIMEOUT.min(Duration::from_millis(100)), true, true),
-        ] {
-            let (url, heads) = server(Duration::from_millis(200));
-            let mut poster = HttpPoster::new(Endpoint::parse(&url).unwrap());
-            poster.idle_timeout = idle_timeout;
-            poster.retry_stale = retry_stale;
-            assert_eq!(poster.post(b"{}\n").unwrap(), 200);
-            std::thread::sleep(pause);
-            let second = poster.post(b"{}\n");
-            assert_eq!(
-                second.is_ok(),
-                expect_ok,
-                "{idle_timeout:?} {retry_stale}: {second:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-            let received = heads.try_iter().count();
-            assert_eq!(received, if expect_ok { 2 } else { 1 });
+    fn a_request_the_server_hung_up_on_is_sent_once_more_then_reported() {
+        let (url, requests) = server_that_hangs_up();
+        let spotlight = Spotlight::start(&url, "test", None, Recorder::default()).unwrap();
+        send_one(&spotlight);
+        assert_eq!(requests.try_iter().count(), 2, "sent, then sent again once");
+        assert!(spotlight.watch.failing());
+        assert_eq!(spotlight.unsent(), 0);
+        send_one(&spotlight);
+        assert_eq!(
+            requests.try_iter().count(),
+            2,
+            "each envelope is sent again once"
+        );
+    }
+
+    /// Sends one envelope and waits until it was answered.
+    fn send_one(spotlight: &Spotlight) {
+        spotlight.send(envelope());
+        assert!(spotlight.flush(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn posts_to_the_envelope_endpoint_with_the_envelope_content_type() {
+        let (url, requests) = server(Duration::from_secs(5));
+        let spotlight = Spotlight::start(&url, "test/1", None, Recorder::default()).unwrap();
+        send_one(&spotlight);
+        send_one(&spotlight);
+        let first = requests.recv().unwrap();
+        let head = first.head.to_ascii_lowercase();
+        assert!(
+            head.starts_with("post /api/0/envelope/ http/1.1\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("\r\ncontent-type: application/x-sentry-envelope\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nuser-agent: test/1\r\n"), "{head}");
+        let second = requests.recv().unwrap();
+        assert_eq!(
+            second.connection, first.connection,
+            "a fresh connection is reused"
+        );
+        assert!(!spotlight.watch.failing());
+        assert_eq!(spotlight.unsent(), 0);
+    }
+
+    #[test]
+    fn a_connection_idle_for_the_idle_timeout_is_not_reused() {
+        // The server would keep it open: the client does not use it.
+        let (url, requests) = server(IDLE_TIMEOUT * 4);
+        let spotlight = Spotlight::start(&url, "test", None, Recorder::default()).unwrap();
+        send_one(&spotlight);
+        std::thread::sleep(IDLE_TIMEOUT + Duration::from_millis(300));
+        send_one(&spotlight);
+        let (first, second) = (requests.recv().unwrap(), requests.recv().unwrap());
+        assert_ne!(first.connection, second.connection);
+    }
+
+    #[test]
+    fn no_envelope_is_lost_to_a_connection_the_server_closed_sooner() {
+        // The server's keep-alive is shorter than the client's idle limit.
+        let (url, requests) = server(Duration::from_millis(200));
+        let spotlight = Spotlight::start(&url, "test", None, Recorder::default()).unwrap();
+        for _ in 0..3 {
+            send_one(&spotlight);
+            std::thread::sleep(Duration::from_millis(400));
         }
+        assert_eq!(requests.try_iter().count(), 3);
+        assert!(!spotlight.watch.failing());
+        assert_eq!(spotlight.unsent(), 0);
     }
 }

@@ -1,19 +1,21 @@
 //! Transports: [`ConsoleTransport`] keeps what the printer shows; the client [`init`] binds sends
-//! every envelope to it, to Spotlight (`SENTRY_SPOTLIGHT`) and to the DSN (`SENTRY_DSN`).
+//! every envelope to it, to Spotlight (`SENTRY_SPOTLIGHT`) and to the DSN (`SENTRY_DSN`), the
+//! last two through sentry's reqwest transport with a client configured by [`client_builder`].
 //!
 //! [`init`]: super::init
 
 use std::collections::{HashMap, HashSet};
-use std::panic::{self, AssertUnwindSafe};
+use std::error::Error;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use sentry::client_report::Recorder;
 use sentry::protocol::{EnvelopeItem, Event, ItemContainer, Log, TraceId};
-use sentry::types::Dsn;
-use sentry::{ClientOptions, Envelope, Transport, TransportFactory, TransportOptions};
+use sentry::transports::ReqwestHttpTransportOptions;
+use sentry::{Envelope, Transport, TransportFactory, TransportOptions};
 
-use super::spotlight::{SpotlightSender, IDLE_TIMEOUT};
+use super::spotlight::Spotlight;
 use super::tree::{build_traces, trace_context, Trace};
 
 /// A [`sentry::Transport`] that keeps transactions, error events and logs in memory, to print
@@ -193,18 +195,21 @@ impl TransportFactory for ConsoleFactory {
         let spotlight = self.spotlight.as_deref().and_then(|url| {
             // Losses count in client reports only when Spotlight is the one destination: the DSN
             // received what Spotlight missed.
-            let recorder = self
-                .upstream
-                .is_none()
-                .then(|| options.client_report_recorder.clone());
-            SpotlightSender::start(url, recorder)
-                .inspect_err(|err| eprintln!("traced_spawn::console: {err}: not sending to it"))
+            let recorder = match self.upstream {
+                Some(_) => Recorder::default(),
+                None => options.client_report_recorder.clone(),
+            };
+            let capacity = options.transport_channel_capacity;
+            Spotlight::start(url, &options.user_agent, capacity, recorder)
+                .inspect_err(|err| {
+                    eprintln!("traced_spawn::console: Spotlight at {url}: {err}: not sending to it")
+                })
                 .ok()
         });
         let upstream = self
             .upstream
-            .clone()
-            .and_then(|factory| FreshUpstream::new(factory, options));
+            .as_ref()
+            .map(|factory| factory.create_transport_with_options(options));
         Arc::new(Tee {
             console: self.console.clone(),
             spotlight,
@@ -216,8 +221,8 @@ impl TransportFactory for ConsoleFactory {
 /// Records every envelope for the console and sends it to Spotlight and the DSN.
 struct Tee {
     console: Arc<ConsoleTransport>,
-    spotlight: Option<SpotlightSender>,
-    upstream: Option<FreshUpstream>,
+    spotlight: Option<Spotlight>,
+    upstream: Option<Arc<dyn Transport>>,
 }
 
 impl Transport for Tee {
@@ -226,7 +231,7 @@ impl Transport for Tee {
             spotlight.send(envelope.clone());
         }
         if let Some(upstream) = &self.upstream {
-            upstream.send(envelope.clone());
+            upstream.send_envelope(envelope.clone());
         }
         self.console.send_envelope(envelope);
     }
@@ -248,140 +253,162 @@ impl Transport for Tee {
     }
 }
 
-/// The DSN's transport (sentry's, from `options.transport` or its default HTTP transport),
-/// replaced by a new one, with a new connection pool, when it has been idle for
-/// [`IDLE_TIMEOUT`].
-///
-/// sentry's HTTP transports keep idle connections for up to 90 s, longer than many servers and
-/// proxies keep them open (Spotlight and Node 5 s); an envelope sent on a connection the server
-/// already closed fails and is dropped with a `network_error` client report. A fresh transport
-/// after an idle pause opens a new connection instead. The one it replaces is flushed and
-/// dropped on a thread of its own, so the caller never waits for it.
-struct FreshUpstream {
-    factory: Arc<dyn TransportFactory>,
-    settings: UpstreamSettings,
-    current: Mutex<Current>,
-}
+/// Creates the DSN's transport when the options set none: sentry's reqwest transport, with a
+/// client from [`client_builder`] that also applies the options' proxies and
+/// `accept_invalid_certs` (as sentry's own client does), and says on stderr when the DSN's server
+/// cannot be reached.
+pub(crate) struct DsnFactory;
 
-/// What a new transport for the DSN is created with (sentry's `TransportOptions` is not `Clone`).
-struct UpstreamSettings {
-    dsn: Dsn,
-    user_agent: std::borrow::Cow<'static, str>,
-    http_proxy: Option<std::borrow::Cow<'static, str>>,
-    https_proxy: Option<std::borrow::Cow<'static, str>>,
-    accept_invalid_certs: bool,
-    capacity: Option<std::num::NonZeroUsize>,
-    recorder: sentry::client_report::Recorder,
-}
-
-struct Current {
-    transport: Option<Arc<dyn Transport>>,
-    last_send: Instant,
-    retired: Vec<JoinHandle<()>>,
-}
-
-impl FreshUpstream {
-    /// `None` when `factory` cannot create a transport (reported on stderr).
-    fn new(factory: Arc<dyn TransportFactory>, options: TransportOptions) -> Option<FreshUpstream> {
-        let settings = UpstreamSettings {
-            dsn: options.dsn.clone(),
-            user_agent: options.user_agent.clone(),
-            http_proxy: options.http_proxy.clone(),
-            https_proxy: options.https_proxy.clone(),
-            accept_invalid_certs: options.accept_invalid_certs,
-            capacity: options.transport_channel_capacity,
-            recorder: options.client_report_recorder.clone(),
-        };
-        let transport = create(&*factory, options)?;
-        Some(FreshUpstream {
-            factory,
-            settings,
-            current: Mutex::new(Current {
-                transport: Some(transport),
-                last_send: Instant::now(),
-                retired: Vec::new(),
-            }),
-        })
-    }
-
-    fn options(&self) -> Option<TransportOptions> {
-        let s = &self.settings;
-        let mut client = ClientOptions::new();
-        client.dsn = Some(s.dsn.clone());
-        client.user_agent = s.user_agent.clone();
-        client.http_proxy = s.http_proxy.clone();
-        client.https_proxy = s.https_proxy.clone();
-        client.accept_invalid_certs = s.accept_invalid_certs;
-        client.transport_channel_capacity = s.capacity;
-        let mut options = TransportOptions::try_from_client_options(&client)?;
-        options.client_report_recorder = s.recorder.clone();
-        Some(options)
-    }
-
-    fn current(&self) -> MutexGuard<'_, Current> {
-        self.current.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn send(&self, envelope: Envelope) {
-        let mut current = self.current();
-        if current.last_send.elapsed() >= IDLE_TIMEOUT {
-            if let Some(options) = self.options() {
-                if let Some(fresh) = create(&*self.factory, options) {
-                    if let Some(old) = current.transport.replace(fresh) {
-                        current.retired.retain(|handle| !handle.is_finished());
-                        let retire = std::thread::Builder::new()
-                            .name("traced-spawn-console-retire".to_owned())
-                            .spawn(move || {
-                                old.shutdown(Duration::from_secs(2));
-                            });
-                        if let Ok(handle) = retire {
-                            current.retired.push(handle);
-                        }
-                    }
-                }
+impl TransportFactory for DsnFactory {
+    fn create_transport_with_options(&self, options: TransportOptions) -> Arc<dyn Transport> {
+        let client = dsn_client(&options);
+        let options = ReqwestHttpTransportOptions::from(options);
+        Arc::new(
+            match client {
+                Some(client) => options.with_client(client),
+                None => options,
             }
-        }
-        current.last_send = Instant::now();
-        if let Some(transport) = &current.transport {
-            transport.send_envelope(envelope);
-        }
-    }
-
-    fn flush(&self, timeout: Duration) -> bool {
-        let transport = self.current().transport.clone();
-        transport.is_none_or(|transport| transport.flush(timeout))
-    }
-
-    fn shutdown(&self, timeout: Duration) -> bool {
-        let (transport, retired) = {
-            let mut current = self.current();
-            (
-                current.transport.take(),
-                std::mem::take(&mut current.retired),
-            )
-        };
-        let done = transport.is_none_or(|transport| transport.shutdown(timeout));
-        for handle in retired {
-            let _ = handle.join();
-        }
-        done
+            .build(),
+        )
     }
 }
 
-/// Creates a transport with `factory`. sentry's default factory panics when the `sentry` crate
-/// has no HTTP transport compiled in: say what to do and keep printing rather than take the
-/// program down.
-fn create(factory: &dyn TransportFactory, options: TransportOptions) -> Option<Arc<dyn Transport>> {
-    match panic::catch_unwind(AssertUnwindSafe(|| {
-        factory.create_transport_with_options(options)
-    })) {
-        Ok(transport) => Some(transport),
-        Err(_) => {
+fn dsn_client(options: &TransportOptions) -> Option<reqwest::Client> {
+    let dsn = &options.dsn;
+    let name = format!("{}://{}:{}", dsn.scheme(), dsn.host(), dsn.port());
+    let mut builder = client_builder(Arc::new(Watch::new(name, "")), dsn.host())
+        .tls_danger_accept_invalid_certs(options.accept_invalid_certs);
+    let proxies = [
+        options.http_proxy.as_deref().map(reqwest::Proxy::http),
+        options.https_proxy.as_deref().map(reqwest::Proxy::https),
+    ];
+    for proxy in proxies.into_iter().flatten() {
+        match proxy {
+            Ok(proxy) => builder = builder.proxy(proxy),
+            Err(err) => eprintln!("traced_spawn::console: ignoring a proxy: {err}"),
+        }
+    }
+    builder
+        .build()
+        .inspect_err(|err| eprintln!("traced_spawn::console: {err}: using sentry's own client"))
+        .ok()
+}
+
+/// A pooled connection idle for longer is closed rather than reused: below the keep-alive of
+/// common servers (Node and Spotlight 5 s, Apache 5 s, gunicorn 2 s, nginx 75 s), so that no
+/// envelope goes to a connection the server has just closed. (A request on one the server closed
+/// sooner is sent again: see [`client_builder`].)
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The console's reqwest client for sentry's transport:
+/// - connections idle for [`IDLE_TIMEOUT`] are not reused;
+/// - a request on a kept-alive connection that the server closed before answering (it closed it
+///   while the transport's thread was waiting for the next envelope, so nothing saw it closed) is
+///   sent again, once, on a new connection;
+/// - `watch` sees the outcome of every request.
+///
+/// The last two through reqwest's retry policy, which classifies each attempt.
+pub(crate) fn client_builder(watch: Arc<Watch>, host: &str) -> reqwest::ClientBuilder {
+    let policy = reqwest::retry::for_host(host.to_owned()).classify_fn(move |attempt| {
+        let error = attempt.error();
+        if error.is_some_and(closed_before_answering) && watch.resend() {
+            return attempt.retryable();
+        }
+        watch.observe(match (attempt.status(), error) {
+            (Some(status), _) => Ok(status.as_u16()),
+            (None, error) => Err(error.map_or_else(String::new, innermost)),
+        });
+        attempt.success()
+    });
+    reqwest::Client::builder()
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .retry(policy)
+}
+
+/// Whether the connection was closed before any complete answer: the server did not take the
+/// request (sending it again is what hyper does when it sees the close before sending).
+fn closed_before_answering(mut err: &(dyn Error + 'static)) -> bool {
+    loop {
+        if let Some(err) = err.downcast_ref::<hyper::Error>() {
+            return err.is_incomplete_message();
+        }
+        match err.source() {
+            Some(source) => err = source,
+            None => return false,
+        }
+    }
+}
+
+/// The innermost cause: "Connection refused (os error 111)" rather than "error sending request".
+fn innermost(mut err: &(dyn Error + 'static)) -> String {
+    while let Some(source) = err.source() {
+        err = source;
+    }
+    err.to_string()
+}
+
+/// What one destination answered: says on stderr when it stops answering (once per run of
+/// failures, with what to do) and when it answers again.
+pub(crate) struct Watch {
+    /// The destination, as messages name it: `Spotlight at http://…`.
+    name: String,
+    /// What to do, appended to the failure line.
+    advice: &'static str,
+    failing: AtomicBool,
+    /// Whether the request in flight is being sent again (one at a time: the transport's thread
+    /// sends them in turn).
+    resent: AtomicBool,
+    /// Requests answered, or failed before any answer.
+    settled: AtomicUsize,
+}
+
+impl Watch {
+    pub(crate) fn new(name: String, advice: &'static str) -> Watch {
+        Watch {
+            name,
+            advice,
+            failing: AtomicBool::new(false),
+            resent: AtomicBool::new(false),
+            settled: AtomicUsize::new(0),
+        }
+    }
+
+    /// Requests answered, or failed before any answer (a timeout is neither).
+    pub(crate) fn settled(&self) -> usize {
+        self.settled.load(Ordering::SeqCst)
+    }
+
+    /// Whether the last request failed.
+    #[cfg(test)]
+    pub(crate) fn failing(&self) -> bool {
+        self.failing.load(Ordering::SeqCst)
+    }
+
+    /// Whether to send the request in flight again: not when it already was.
+    fn resend(&self) -> bool {
+        !self.resent.swap(true, Ordering::SeqCst)
+    }
+
+    /// One request's outcome: its status, or why it got none.
+    fn observe(&self, outcome: Result<u16, String>) {
+        self.resent.store(false, Ordering::SeqCst);
+        self.settled.fetch_add(1, Ordering::SeqCst);
+        let why = match outcome {
+            // sentry's transport counts 429 as rate limiting, not as a loss.
+            Ok(status) if status < 400 || status == 429 => {
+                if self.failing.swap(false, Ordering::SeqCst) {
+                    eprintln!("traced_spawn::console: {} is reachable again", self.name);
+                }
+                return;
+            }
+            Ok(status) => format!("it answered HTTP {status}"),
+            Err(why) => why,
+        };
+        if !self.failing.swap(true, Ordering::SeqCst) {
             eprintln!(
-                "traced_spawn::console: no HTTP transport to send to the DSN: reporting to the \
-                 console only (enable one in your `sentry` dependency, e.g. its `reqwest` feature)"
+                "traced_spawn::console: cannot send to {} ({why}){}",
+                self.name, self.advice
             );
-            None
         }
     }
 }
