@@ -5,13 +5,14 @@
 #   bash scripts/run-examples.sh thread job_queue
 # They are built with the features of `cargo test --workspace --all-features`, so after that
 # command nothing is rebuilt; each run is bounded (60 s) and reports to the console only
-# (SENTRY_DSN and SENTRY_SPOTLIGHT are unset for them). `redis_queue` needs REDIS_URL
-# (scripts/redis/start.sh): without it, it is skipped with a notice, or fails when CI=true.
+# (SENTRY_DSN and SENTRY_SPOTLIGHT are unset for them). `apalis_queue` needs REDIS_URL
+# (scripts/redis/start.sh) and `nats_queue` NATS_URL (scripts/nats/start.sh): without it, each is
+# skipped with a notice, or fails when CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all=(quickstart without_macro thread tokio_task blocking rayon_pool job_queue cross_service
-  tracing_logs slack_bot redis_queue fan_out)
+  tracing_logs slack_bot apalis_queue nats_queue fan_out cron_job)
 if [ "$#" -gt 0 ]; then names=("$@"); else names=("${all[@]}"); fi
 
 cargo build -q --workspace --all-features --examples
@@ -21,15 +22,26 @@ bin_dir="$target_dir/debug/examples"
 
 for name in "${names[@]}"; do
   args=()
-  if [ "$name" = slack_bot ]; then args=(--demo); fi
-  if [ "$name" = redis_queue ]; then
+  if [ "$name" = slack_bot ] || [ "$name" = cron_job ]; then args=(--demo); fi
+  if [ "$name" = apalis_queue ]; then
     args=(--demo)
     if [ -z "${REDIS_URL:-}" ]; then
       if [ "${CI:-}" = true ]; then
-        echo "example redis_queue: REDIS_URL is not set (scripts/redis/start.sh)" >&2
+        echo "example apalis_queue: REDIS_URL is not set (scripts/redis/start.sh)" >&2
         exit 1
       fi
-      printf '\n--- example redis_queue: SKIPPED, REDIS_URL is not set (bash scripts/redis/setup.sh && export REDIS_URL="$(bash scripts/redis/start.sh)")\n'
+      printf '\n--- example apalis_queue: SKIPPED, REDIS_URL is not set (bash scripts/redis/setup.sh && export REDIS_URL="$(bash scripts/redis/start.sh)")\n'
+      continue
+    fi
+  fi
+  if [ "$name" = nats_queue ]; then
+    args=(--demo)
+    if [ -z "${NATS_URL:-}" ]; then
+      if [ "${CI:-}" = true ]; then
+        echo "example nats_queue: NATS_URL is not set (scripts/nats/start.sh)" >&2
+        exit 1
+      fi
+      printf '\n--- example nats_queue: SKIPPED, NATS_URL is not set (bash scripts/nats/setup.sh && export NATS_URL="$(bash scripts/nats/start.sh)")\n'
       continue
     fi
   fi

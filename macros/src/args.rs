@@ -7,7 +7,7 @@ use proc_macro2::{TokenStream, TokenTree};
 use quote::quote;
 use syn::ext::IdentExt as _;
 use syn::parse::{Parse, ParseStream, Parser as _};
-use syn::{Ident, LitStr, Path, Token};
+use syn::{Ident, LitInt, LitStr, Path, Token};
 
 use crate::errors::Errors;
 
@@ -22,6 +22,10 @@ mod kw {
     syn::custom_keyword!(err);
     syn::custom_keyword!(future);
     syn::custom_keyword!(child);
+    syn::custom_keyword!(monitor);
+    syn::custom_keyword!(schedule);
+    syn::custom_keyword!(max_runtime);
+    syn::custom_keyword!(checkin_margin);
 }
 
 /// The options, each with the tokens that spelled it so later errors can point at it.
@@ -36,6 +40,25 @@ pub(crate) struct Args {
     pub(crate) err: Option<TokenStream>,
     /// The `child` option, by its tokens.
     pub(crate) child: Option<TokenStream>,
+    /// The `monitor` option: a valid Sentry Crons monitor slug.
+    pub(crate) monitor: Option<LitStr>,
+    /// The `schedule` option: a crontab of five valid fields.
+    pub(crate) schedule: Option<Spelled<LitStr>>,
+    /// The `max_runtime` option, in minutes.
+    pub(crate) max_runtime: Option<Spelled<Minutes>>,
+    /// The `checkin_margin` option, in minutes.
+    pub(crate) checkin_margin: Option<Spelled<Minutes>>,
+    /// `monitor` and `schedule` were written, with a valid value or not (a wrong one is reported
+    /// already): the options that depend on them are not reported again.
+    pub(crate) monitor_written: bool,
+    pub(crate) schedule_written: bool,
+}
+
+/// A number of minutes in the range Sentry accepts for a monitor's `max_runtime` and
+/// `checkin_margin`, with the literal that wrote it.
+pub(crate) struct Minutes {
+    pub(crate) value: u64,
+    pub(crate) lit: LitInt,
 }
 
 /// A value together with the option tokens it came from (`thread_name = "x"`).
@@ -81,6 +104,10 @@ enum Key {
     Future,
     Child,
     Crate,
+    Monitor,
+    Schedule,
+    MaxRuntime,
+    CheckinMargin,
 }
 
 impl Key {
@@ -97,6 +124,10 @@ impl Key {
             Key::Future => "future",
             Key::Child => "child",
             Key::Crate => "crate",
+            Key::Monitor => "monitor",
+            Key::Schedule => "schedule",
+            Key::MaxRuntime => "max_runtime",
+            Key::CheckinMargin => "checkin_margin",
         }
     }
 
@@ -115,6 +146,10 @@ impl Key {
             Key::ThreadName => "the OS thread name",
             Key::Spawner => "a value implementing `traced_spawn::Spawn`",
             Key::Crate => "the path of the traced-spawn crate when it is re-exported",
+            Key::Monitor => "the slug of a Sentry Crons monitor",
+            Key::Schedule => "the monitor's crontab schedule",
+            Key::MaxRuntime => "minutes a check-in may stay in progress",
+            Key::CheckinMargin => "minutes a check-in may be late",
             Key::Blocking | Key::Local | Key::Rayon | Key::Err | Key::Future | Key::Child => "",
         }
     }
@@ -144,6 +179,14 @@ impl Key {
             Key::Child
         } else if lookahead.peek(Token![crate]) {
             Key::Crate
+        } else if lookahead.peek(kw::monitor) {
+            Key::Monitor
+        } else if lookahead.peek(kw::schedule) {
+            Key::Schedule
+        } else if lookahead.peek(kw::max_runtime) {
+            Key::MaxRuntime
+        } else if lookahead.peek(kw::checkin_margin) {
+            Key::CheckinMargin
         } else {
             let error = lookahead.error();
             return Err(match input.fork().call(Ident::parse_any) {
@@ -163,6 +206,7 @@ enum Value {
     Str(LitStr),
     Path(Path),
     Expr(syn::Expr),
+    Minutes(Minutes),
 }
 
 struct RawOption {
@@ -244,7 +288,15 @@ impl OptionList {
                     }
                 }
             }
-            Key::Name | Key::Op | Key::ThreadName | Key::Spawner | Key::Crate => {
+            Key::Name
+            | Key::Op
+            | Key::ThreadName
+            | Key::Spawner
+            | Key::Crate
+            | Key::Monitor
+            | Key::Schedule
+            | Key::MaxRuntime
+            | Key::CheckinMargin => {
                 if let Some(value) = split_value(rest) {
                     self.value(key, &value)
                 } else {
@@ -285,7 +337,7 @@ impl OptionList {
 
     fn value(&mut self, key: Key, value: &TokenStream) -> Option<Value> {
         match key {
-            Key::Name | Key::Op | Key::ThreadName => {
+            Key::Name | Key::Op | Key::ThreadName | Key::Monitor | Key::Schedule => {
                 let Ok((lit, extra)) = leading(<LitStr as Parse>::parse, value.clone()) else {
                     let suggestion = match single_ident(value) {
                         Some(ident) => format!("{} = \"{ident}\"", key.as_str()),
@@ -311,7 +363,60 @@ impl OptionList {
                     ));
                     return None;
                 }
+                let invalid = match key {
+                    Key::Monitor => invalid_slug(&lit.value()),
+                    Key::Schedule => invalid_crontab(&lit.value()),
+                    _ => None,
+                };
+                if let Some(message) = invalid {
+                    self.errors.push(syn::Error::new(lit.span(), message));
+                    return None;
+                }
                 Some(Value::Str(lit))
+            }
+            Key::MaxRuntime | Key::CheckinMargin => {
+                let range = format!("from 1 to {MAX_MINUTES} (28 days, Sentry's limit)");
+                let Ok((lit, extra)) = leading(<LitInt as Parse>::parse, value.clone()) else {
+                    let suggestion = match syn::parse2::<LitStr>(value.clone()) {
+                        Ok(lit) if lit.value().trim().parse::<u64>().is_ok() => {
+                            format!("{} = {}", key.as_str(), lit.value().trim())
+                        }
+                        _ => example(key).to_owned(),
+                    };
+                    self.errors.push(syn::Error::new_spanned(
+                        value,
+                        format!(
+                            "`{}` takes a whole number of minutes {range}: write `{suggestion}`",
+                            key.as_str(),
+                        ),
+                    ));
+                    return None;
+                };
+                if !extra.is_empty() {
+                    self.missing_comma(key, &extra);
+                }
+                match lit.base10_parse::<u64>() {
+                    Ok(minutes)
+                        if lit.suffix().is_empty() && (1..=MAX_MINUTES).contains(&minutes) =>
+                    {
+                        Some(Value::Minutes(Minutes {
+                            value: minutes,
+                            lit,
+                        }))
+                    }
+                    _ => {
+                        self.errors.push(syn::Error::new(
+                            lit.span(),
+                            format!(
+                                "`{}` takes a whole number of minutes {range}, without a suffix: \
+                                 write e.g. `{}`",
+                                key.as_str(),
+                                example(key)
+                            ),
+                        ));
+                        None
+                    }
+                }
             }
             Key::Spawner => {
                 let parsed = if syn::parse2::<LitStr>(value.clone()).is_ok() {
@@ -424,6 +529,8 @@ impl OptionList {
                 seen.push(key);
             }
 
+            args.monitor_written |= key == Key::Monitor;
+            args.schedule_written |= key == Key::Schedule;
             match (key, value) {
                 (Key::Name, Some(Value::Str(lit))) => args.name = Some(lit),
                 (Key::Op, Some(Value::Str(lit))) => args.op = Some(lit),
@@ -445,6 +552,22 @@ impl OptionList {
                     });
                 }
                 (Key::Child, Some(Value::Flag)) => args.child = Some(tokens),
+                (Key::Monitor, Some(Value::Str(lit))) => args.monitor = Some(lit),
+                (Key::Schedule, Some(Value::Str(lit))) => {
+                    args.schedule = Some(Spelled { value: lit, tokens });
+                }
+                (Key::MaxRuntime, Some(Value::Minutes(minutes))) => {
+                    args.max_runtime = Some(Spelled {
+                        value: minutes,
+                        tokens,
+                    });
+                }
+                (Key::CheckinMargin, Some(Value::Minutes(minutes))) => {
+                    args.checkin_margin = Some(Spelled {
+                        value: minutes,
+                        tokens,
+                    });
+                }
                 (Key::Future, Some(Value::Flag)) => {
                     args.executor = Some(Spelled {
                         value: ExecutorOption::Future,
@@ -518,5 +641,139 @@ fn example(key: Key) -> &'static str {
         Key::Err => "err",
         Key::Future => "future",
         Key::Child => "child",
+        Key::Monitor => "monitor = \"nightly-report\"",
+        Key::Schedule => "schedule = \"0 3 * * *\"",
+        Key::MaxRuntime => "max_runtime = 30",
+        Key::CheckinMargin => "checkin_margin = 5",
     }
+}
+
+/// Longest monitor slug Sentry keeps (it truncates longer ones).
+const MAX_SLUG_LEN: usize = 50;
+
+/// Sentry's limit for a monitor's `max_runtime` and `checkin_margin`: 28 days, in minutes.
+const MAX_MINUTES: u64 = 40_320;
+
+/// Why `slug` is not a monitor slug Sentry accepts, or `None`: lowercase letters, digits, `-`
+/// and `_`, at most 50 characters, not all digits (Sentry's slug rule).
+fn invalid_slug(slug: &str) -> Option<String> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if slug.is_empty() {
+        return Some(
+            "a monitor slug cannot be empty: write the slug of the Sentry Crons monitor, e.g. \
+             `monitor = \"nightly-report\"`"
+                .to_owned(),
+        );
+    }
+    if let Some(bad) = slug.chars().find(|c| !allowed(*c)) {
+        let suggestion: String = slug
+            .chars()
+            .map(|c| {
+                let c = c.to_ascii_lowercase();
+                if allowed(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        return Some(format!(
+            "a monitor slug has lowercase letters, digits, `-` and `_` only (Sentry's slug rule), \
+             and `{bad}` is none of them: write `monitor = \"{suggestion}\"`"
+        ));
+    }
+    let length = slug.chars().count();
+    if length > MAX_SLUG_LEN {
+        return Some(format!(
+            "a monitor slug has at most {MAX_SLUG_LEN} characters (Sentry cuts longer ones), and \
+             this one has {length}: shorten it"
+        ));
+    }
+    if slug.chars().all(|c| c.is_ascii_digit()) {
+        return Some(format!(
+            "a monitor slug cannot be all digits (Sentry's slug rule): add a letter, e.g. \
+             `monitor = \"job-{slug}\"`"
+        ));
+    }
+    None
+}
+
+/// The fields of a crontab, each with its numeric range and the names it may use instead.
+const CRONTAB_FIELDS: [(&str, u64, u64, &[&str]); 5] = [
+    ("minute", 0, 59, &[]),
+    ("hour", 0, 23, &[]),
+    ("day of the month", 1, 31, &[]),
+    (
+        "month",
+        1,
+        12,
+        &[
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ],
+    ),
+    (
+        "day of the week",
+        0,
+        6,
+        &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+    ),
+];
+
+/// Why `crontab` is not a schedule Sentry's SDK accepts, or `None`: five fields (minute, hour,
+/// day of the month, month, day of the week), each `*`, a number, a range `a-b`, a step `*/n`
+/// or `a-b/n`, or a list of those; months and days of the week also by name (`jan`, `mon`).
+fn invalid_crontab(crontab: &str) -> Option<String> {
+    let fields: Vec<&str> = crontab.split_whitespace().collect();
+    if fields.len() != CRONTAB_FIELDS.len() {
+        return Some(format!(
+            "`schedule` takes a crontab of 5 fields (minute, hour, day of the month, month, day of \
+             the week), and {crontab:?} has {}: write e.g. `schedule = \"0 3 * * *\"` (every day \
+             at 03:00)",
+            fields.len()
+        ));
+    }
+    for (field, (what, min, max, names)) in fields.iter().zip(CRONTAB_FIELDS) {
+        if !field
+            .split(',')
+            .all(|item| crontab_item(item, min, max, names))
+        {
+            let names = match names.first().zip(names.last()) {
+                Some((first, last)) => format!(" (or a name, `{first}` to `{last}`)"),
+                None => String::new(),
+            };
+            return Some(format!(
+                "`{field}` is not a valid {what} in a crontab: write `*`, a number from {min} to \
+                 {max}{names}, a range `a-b`, a step `*/n` or `a-b/n`, or a list of those \
+                 separated by `,`"
+            ));
+        }
+    }
+    None
+}
+
+/// One item of a crontab field's list: a number (or a name, for months and days of the week),
+/// `*`, or a range, with an optional step.
+fn crontab_item(item: &str, min: u64, max: u64, names: &[&str]) -> bool {
+    let number = |text: &str| {
+        let named = names
+            .iter()
+            .position(|name| name.eq_ignore_ascii_case(text))
+            .and_then(|index| u64::try_from(index).ok())
+            .map(|index| index + min);
+        named.or_else(|| text.parse::<u64>().ok().filter(|n| (min..=max).contains(n)))
+    };
+    if number(item).is_some() {
+        return true;
+    }
+    let (range, step) = match item.split_once('/') {
+        Some((range, step)) => (range, Some(step)),
+        None => (item, None),
+    };
+    let step_valid = step.is_none_or(|step| step.parse::<u64>().is_ok_and(|n| n > 0));
+    let range_valid = range == "*"
+        || range
+            .split_once('-')
+            .and_then(|(from, to)| Some((number(from)?, number(to)?)))
+            .is_some_and(|(from, to)| from <= to);
+    step_valid && range_valid
 }

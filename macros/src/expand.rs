@@ -28,6 +28,7 @@
 //!                 thread_name: None, // the runtime's default: the fn's name
 //!                 fn_name: "reply",
 //!                 child: false,
+//!                 monitor: None,     // `monitor = "slug"`: Some(MonitorSpec { slug, schedule, .. })
 //!             };
 //!             &SPEC // one pointer per call
 //!         },
@@ -356,12 +357,14 @@ impl<'a> Generator<'a> {
         let thread_name = option(self.plan.thread_name.as_ref());
         let fn_name = self.function.sig.ident.unraw().to_string();
         let child = self.plan.child;
+        let monitor = self.monitor_spec();
         let fields = quote! {
             name: #name,
             op: #op,
             thread_name: #thread_name,
             fn_name: #fn_name,
             child: #child,
+            monitor: #monitor,
         };
         if has_receiver && self.plan.name.is_none() {
             return quote! {{
@@ -375,6 +378,37 @@ impl<'a> Generator<'a> {
             static #spec: #private::Spec = #private::Spec { #fields };
             &#spec
         }}
+    }
+
+    /// The `monitor` option and its schedule, as the `Spec`'s `Option<MonitorSpec>`.
+    fn monitor_spec(&self) -> TokenStream {
+        let Some(monitor) = &self.plan.monitor else {
+            return quote!(::core::option::Option::None);
+        };
+        let private = &self.private;
+        let some = |value: Option<TokenStream>| match value {
+            Some(value) => quote!(::core::option::Option::Some(#value)),
+            None => quote!(::core::option::Option::None),
+        };
+        let minutes = |minutes: Option<&args::Minutes>| {
+            some(minutes.map(|minutes| {
+                let mut lit = proc_macro2::Literal::u64_unsuffixed(minutes.value);
+                lit.set_span(minutes.lit.span());
+                lit.into_token_stream()
+            }))
+        };
+        let slug = &monitor.slug;
+        let schedule = some(monitor.schedule.as_ref().map(|crontab| quote!(#crontab)));
+        let max_runtime = minutes(monitor.max_runtime.as_ref());
+        let checkin_margin = minutes(monitor.checkin_margin.as_ref());
+        quote! {
+            ::core::option::Option::Some(#private::MonitorSpec {
+                slug: #slug,
+                schedule: #schedule,
+                max_runtime: #max_runtime,
+                checkin_margin: #checkin_margin,
+            })
+        }
     }
 
     /// `move || -> R { bindings; (move || -> R { user statements })() }` or `async move {

@@ -7,7 +7,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, ToTokens as _};
 use syn::{LitStr, ReturnType, Signature, Type};
 
-use crate::args::{Args, ExecutorOption};
+use crate::args::{Args, ExecutorOption, Minutes, Spelled};
 use crate::checks::strip_parens;
 use crate::errors::Errors;
 
@@ -141,11 +141,24 @@ pub(crate) struct Plan {
     pub(crate) capture_err: bool,
     /// The `child` option: a child span of the caller's span, not a transaction.
     pub(crate) child: bool,
+    /// The `monitor` option: Sentry Crons check-ins.
+    pub(crate) monitor: Option<MonitorPlan>,
+}
+
+/// A Sentry Crons monitor and the config its schedule sends.
+pub(crate) struct MonitorPlan {
+    pub(crate) slug: LitStr,
+    pub(crate) schedule: Option<LitStr>,
+    /// Minutes, only with a schedule.
+    pub(crate) max_runtime: Option<Minutes>,
+    /// Minutes, only with a schedule.
+    pub(crate) checkin_margin: Option<Minutes>,
 }
 
 /// Settles the options against the function; a misplaced option is reported and ignored.
-pub(crate) fn plan(args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
+pub(crate) fn plan(mut args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
     let is_async = sig.asyncness.is_some();
+    let monitor = monitor(&mut args, errors);
     let executor = match args.executor {
         None if is_async => Executor::Task,
         None => Executor::Thread,
@@ -252,7 +265,45 @@ pub(crate) fn plan(args: Args, sig: &Signature, errors: &mut Errors) -> Plan {
         thread_name,
         capture_err,
         child,
+        monitor,
     }
+}
+
+/// Settles the monitor options: `schedule` needs `monitor`, and the minutes options are part of
+/// the config a schedule sends. An option whose value was wrong (reported already) still counts
+/// as written.
+fn monitor(args: &mut Args, errors: &mut Errors) -> Option<MonitorPlan> {
+    let (slug, schedule) = (args.monitor.take(), args.schedule.take());
+    if let (false, Some(schedule)) = (args.monitor_written, &schedule) {
+        errors.push(syn::Error::new_spanned(
+            &schedule.tokens,
+            "`schedule` is the schedule of a Sentry Crons monitor, and this fn has none: add \
+             `monitor = \"slug\"` (the monitor to check in to), or remove `schedule`",
+        ));
+    }
+    let mut minutes = |option: Option<Spelled<Minutes>>, key: &str| {
+        let option = option?;
+        if !args.schedule_written {
+            errors.push(syn::Error::new_spanned(
+                option.tokens,
+                format!(
+                    "`{key}` is part of the monitor config that `schedule` sends, and this fn has \
+                     no `schedule`: add `schedule = \"0 3 * * *\"` (your crontab), or remove \
+                     `{key}`"
+                ),
+            ));
+            return None;
+        }
+        Some(option.value)
+    };
+    let max_runtime = minutes(args.max_runtime.take(), "max_runtime");
+    let checkin_margin = minutes(args.checkin_margin.take(), "checkin_margin");
+    Some(MonitorPlan {
+        slug: slug?,
+        schedule: schedule.map(|schedule| schedule.value),
+        max_runtime,
+        checkin_margin,
+    })
 }
 
 fn executor_keyword(executor: &Executor) -> &'static str {

@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::future::Future;
 
+use sentry::protocol::MonitorSchedule;
+
 use crate::classify::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure, Rule};
 use crate::context::TraceContext;
 use crate::continuation::Shape;
@@ -10,6 +12,7 @@ use crate::executors;
 #[cfg(feature = "tokio")]
 use crate::executors::{require_local_set, require_runtime, Caller};
 use crate::future::Continued;
+use crate::monitor::Monitor;
 use crate::op;
 use crate::pending::{Label, Name, Pending};
 use crate::spawn::{Spawn, SpawnFuture};
@@ -39,6 +42,7 @@ pub struct Builder<C = AlwaysOk> {
     thread_name: Option<Label>,
     context: Option<TraceContext>,
     shape: Shape,
+    monitor: Option<Box<Monitor>>,
     classifier: C,
 }
 
@@ -61,6 +65,7 @@ impl Builder {
             thread_name: None,
             context: None,
             shape: Shape::Transaction,
+            monitor: None,
             classifier: AlwaysOk,
         }
     }
@@ -151,6 +156,92 @@ impl<C> Builder<C> {
         self
     }
 
+    /// Checks the work in to the Sentry Crons monitor `slug`, as `#[traced_spawn(monitor =
+    /// "slug")]` does: a `check_in` with status `in_progress` when the body starts, and one with
+    /// the same `check_in_id`, the `duration` in seconds and status `ok`, or `error` when the
+    /// continuation fails (a panic; an `Err` with [`Builder::fallible`] or
+    /// [`Builder::capture_errors`]) or is cancelled (a task aborted or dropped, work dropped
+    /// unrun). Sent through the client of the continuation's hub whatever the trace's sampling,
+    /// with the client's `environment` and `release` and the continuation's trace id
+    /// (`contexts.trace.trace_id`), so the check-in links to the work's errors and transaction.
+    /// Nothing is sent when no client was bound where the context was captured.
+    ///
+    /// Sentry's slugs are lowercase letters, digits, `-` and `_`, at most 50 characters, not all
+    /// digits: the macro checks its slug at compile time; this one is sent as it is given.
+    ///
+    /// ```
+    /// use traced_spawn::Builder;
+    ///
+    /// let envelopes = sentry::test::with_captured_envelopes(|| {
+    ///     let handle = Builder::new("reports::nightly")
+    ///         .monitor("nightly-report")
+    ///         .fallible()
+    ///         .spawn_thread(|| "7".parse::<u32>());
+    ///     assert_eq!(handle.join().unwrap(), Ok(7));
+    /// });
+    /// // Each check-in is an envelope of its own: `in_progress` as the body starts, then `ok`.
+    /// let check_ins: Vec<String> = envelopes
+    ///     .iter()
+    ///     .map(|envelope| {
+    ///         let mut bytes = Vec::new();
+    ///         envelope.to_writer(&mut bytes).unwrap();
+    ///         String::from_utf8(bytes).unwrap()
+    ///     })
+    ///     .filter(|envelope| envelope.contains(r#"{"type":"check_in""#))
+    ///     .collect();
+    /// assert_eq!(check_ins.len(), 2);
+    /// assert!(check_ins[0].contains(r#""status":"in_progress""#));
+    /// assert!(check_ins[1].contains(r#""status":"ok""#));
+    /// ```
+    pub fn monitor(mut self, slug: impl Into<Cow<'static, str>>) -> Self {
+        self.monitor.get_or_insert_with(Box::default).slug = slug.into();
+        self
+    }
+
+    /// The schedule of the [monitor](Builder::monitor), sent with each check-in as the monitor
+    /// config, so that Sentry creates the monitor on first use (and updates it when the schedule
+    /// changes). Build it with sentry's `MonitorSchedule::from_crontab("0 3 * * *")`, which
+    /// validates the crontab, or as an interval. Without a monitor, nothing is sent.
+    ///
+    /// ```
+    /// use traced_spawn::sentry::protocol::MonitorSchedule;
+    ///
+    /// let nightly = traced_spawn::Builder::new("reports::nightly")
+    ///     .monitor("nightly-report")
+    ///     .schedule(MonitorSchedule::from_crontab("0 3 * * *").expect("a crontab"))
+    ///     .max_runtime(30)
+    ///     .checkin_margin(5);
+    /// # drop(nightly);
+    /// ```
+    pub fn schedule(mut self, schedule: MonitorSchedule) -> Self {
+        self.monitor.get_or_insert_with(Box::default).schedule = Some(schedule);
+        self
+    }
+
+    /// Minutes a check-in may stay `in_progress` before Sentry marks it failed (the monitor
+    /// config's `max_runtime`, sent with a [schedule](Builder::schedule)).
+    ///
+    /// ```
+    /// let builder = traced_spawn::Builder::new("reports::nightly").monitor("nightly-report").max_runtime(30);
+    /// # drop(builder);
+    /// ```
+    pub fn max_runtime(mut self, minutes: u64) -> Self {
+        self.monitor.get_or_insert_with(Box::default).max_runtime = Some(minutes);
+        self
+    }
+
+    /// Minutes after the expected time before Sentry marks a check-in missed (the monitor
+    /// config's `checkin_margin`, sent with a [schedule](Builder::schedule)).
+    ///
+    /// ```
+    /// let builder = traced_spawn::Builder::new("reports::nightly").monitor("nightly-report").checkin_margin(5);
+    /// # drop(builder);
+    /// ```
+    pub fn checkin_margin(mut self, minutes: u64) -> Self {
+        self.monitor.get_or_insert_with(Box::default).checkin_margin = Some(minutes);
+        self
+    }
+
     /// Classifies the body's output with `rule`, a function (a closure that captures nothing is
     /// one) from the output to its [`Verdict`](crate::classify::Verdict).
     ///
@@ -174,6 +265,7 @@ impl<C> Builder<C> {
             thread_name: self.thread_name,
             context: self.context,
             shape: self.shape,
+            monitor: self.monitor,
             classifier,
         }
     }
@@ -208,7 +300,7 @@ impl<C> Builder<C> {
         };
         let op = self.op.unwrap_or(Cow::Borrowed(default_op));
         (
-            Pending::new(ctx, self.name, op, self.shape),
+            Pending::new(ctx, self.name, op, self.shape, self.monitor),
             self.classifier,
         )
     }

@@ -56,6 +56,9 @@ pub struct TraceContext {
     /// continuation it was captured in. `None` when there is nothing of the kind.
     pub(crate) propagated: Option<Arc<Propagated>>,
     pub(crate) captured_at: Option<Instant>,
+    /// The `tracing` span current at capture, which the body runs inside (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    pub(crate) tracing: crate::tracing::CallerSpan,
 }
 
 /// The point in a trace a continuation hangs from, by its ids.
@@ -173,7 +176,7 @@ impl TraceContext {
     /// ```
     #[must_use]
     pub fn capture() -> TraceContext {
-        Hub::with_active(|hub| {
+        let ctx = Hub::with_active(|hub| {
             // Read before the fork shares the caller's scope: reading a shared scope copies it.
             let anchor = hub.configure_scope(|scope| Anchor::of_scope(scope));
             let recorded = anchor.as_ref().is_none_or(Anchor::records);
@@ -183,8 +186,17 @@ impl TraceContext {
                 remote: false,
                 propagated: propagation::inherited_by(hub),
                 captured_at: recorded.then(Instant::now),
+                #[cfg(feature = "tracing")]
+                tracing: Default::default(),
             }
-        })
+        });
+        // With a client bound or not: the body runs inside the caller's `tracing` span.
+        #[cfg(feature = "tracing")]
+        let ctx = TraceContext {
+            tracing: crate::tracing::CallerSpan::current(),
+            ..ctx
+        };
+        ctx
     }
 
     /// A context rebuilt from a parent outside this process (headers, a job payload).
@@ -195,6 +207,8 @@ impl TraceContext {
             remote: true,
             propagated,
             captured_at: Some(Instant::now()),
+            #[cfg(feature = "tracing")]
+            tracing: Default::default(),
         }
     }
 
@@ -211,6 +225,13 @@ impl TraceContext {
     /// disabled): its continuation records nothing and only runs under a fork of the hub.
     pub(crate) fn unrecorded(&self) -> bool {
         !self.remote && self.anchor.as_ref().is_some_and(|anchor| !anchor.records())
+    }
+
+    /// The context without its `tracing` span, and the span.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn split_tracing(mut self) -> (TraceContext, crate::tracing::CallerSpan) {
+        let span = std::mem::take(&mut self.tracing);
+        (self, span)
     }
 
     /// `true` when there is nothing to continue: no client was bound at capture time.
@@ -267,10 +288,16 @@ impl TraceContext {
     pub fn run<R>(&self, name: &str, op: &str, body: impl FnOnce() -> R) -> R {
         // At once, on this thread: the names are borrowed, not copied into a `Builder`.
         let ctx = self.clone().anchored();
+        #[cfg(feature = "tracing")]
+        let (ctx, span) = ctx.split_tracing();
         if ctx.is_empty() {
+            #[cfg(feature = "tracing")]
+            let _span = span.entered();
             return body();
         }
         let continuation = Continuation::start(ctx, name, op, Shape::Transaction);
+        #[cfg(feature = "tracing")]
+        let _span = span.entered();
         pending::run_on_hub(continuation, |_| Verdict::Ok, body)
     }
 

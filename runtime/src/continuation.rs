@@ -11,6 +11,7 @@ use crate::classify::Verdict;
 use crate::context::{Anchor, Parent, TraceContext};
 use crate::data;
 use crate::flush::InFlight;
+use crate::monitor::{CheckIn, Monitor};
 use crate::propagation::{self, Remote};
 
 /// How a body ended, which decides the continuation's status.
@@ -26,6 +27,9 @@ pub(crate) struct Continuation {
     hub: Arc<Hub>,
     /// The continuation transaction, or the child span of a [`Shape::ChildSpan`] continuation.
     recording: Option<TransactionOrSpan>,
+    /// The Sentry Crons check-in of monitored work, ended with the continuation (dropped
+    /// unfinished: `error`).
+    check_in: Option<Box<CheckIn>>,
     /// Counted until finished or dropped (declared last: dropped after the transaction is sent).
     _in_flight: InFlight,
 }
@@ -51,6 +55,7 @@ impl Continuation {
             remote,
             propagated,
             captured_at,
+            ..
         } = ctx;
         let hub = fork(hub);
         let remote_parent = match &anchor {
@@ -74,6 +79,7 @@ impl Continuation {
         Continuation {
             hub,
             recording,
+            check_in: None,
             _in_flight: InFlight::new(),
         }
     }
@@ -91,6 +97,7 @@ impl Continuation {
         Continuation {
             hub,
             recording: None,
+            check_in: None,
             _in_flight: InFlight::new(),
         }
     }
@@ -98,6 +105,12 @@ impl Continuation {
     /// The hub the body runs in.
     pub(crate) fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// Checks in to `monitor`, whatever the sampling: `in_progress` now, as the body starts; the
+    /// final check-in when the continuation ends.
+    pub(crate) fn check_in(&mut self, monitor: Box<Monitor>) {
+        self.check_in = CheckIn::start(monitor, &self.hub).map(Box::new);
     }
 
     /// Finishes the continuation: captures the failure event in its hub if there is one, sets
@@ -126,6 +139,9 @@ impl Continuation {
                 tx.set_status(status);
             }
             tx.finish();
+        }
+        if let Some(check_in) = self.check_in.take() {
+            check_in.finish(status);
         }
     }
 }

@@ -49,6 +49,8 @@ pin_project! {
         #[pin]
         future: ManuallyDrop<F>,
         state: State,
+        // The caller's `tracing` span, the body's span inside it (feature `tracing`).
+        body_span: BodySpan,
         // The rule on the output: a plain function, so the type names only the future.
         rule: Option<Rule<F::Output>>,
     }
@@ -59,6 +61,8 @@ pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            #[cfg(feature = "tracing")]
+            let _span = this.body_span.resume();
             drop_inner_first(this.state, this.future);
         }
     }
@@ -73,11 +77,27 @@ enum State {
     Done,
 }
 
+/// The body's `tracing` span, entered around each poll, before the continuation's hub
+/// (feature `tracing`); nothing without the feature.
+#[cfg(feature = "tracing")]
+type BodySpan = crate::tracing::CallerSpan;
+#[cfg(not(feature = "tracing"))]
+type BodySpan = ();
+
+/// Takes the body's span out of the work, before the work becomes a [`State`].
+#[cfg(feature = "tracing")]
+fn body_span(pending: &mut Option<Pending>) -> BodySpan {
+    pending.as_mut().map(Pending::take_span).unwrap_or_default()
+}
+#[cfg(not(feature = "tracing"))]
+fn body_span(_: &mut Option<Pending>) -> BodySpan {}
+
 impl<F: Future> Continued<F> {
     /// `future` as the continuation `pending`, or as it is when there is none.
-    pub(crate) fn new(pending: Option<Pending>, rule: Rule<F::Output>, future: F) -> Self {
+    pub(crate) fn new(mut pending: Option<Pending>, rule: Rule<F::Output>, future: F) -> Self {
         Continued {
             future: ManuallyDrop::new(future),
+            body_span: body_span(&mut pending),
             state: State::new(pending),
             rule: Some(rule),
         }
@@ -100,8 +120,10 @@ impl State {
     fn new(pending: Option<Pending>) -> Self {
         match pending {
             None => State::Plain,
-            Some(Pending::Ready(continuation)) => State::Running(continuation),
+            Some(Pending::Ready(continuation, ..)) => State::Running(continuation),
             Some(Pending::Waiting(waiting)) => State::Pending(waiting),
+            #[cfg(feature = "tracing")]
+            Some(Pending::Plain(_)) => State::Plain,
         }
     }
 
@@ -159,8 +181,12 @@ impl<F: Future> Future for Continued<F> {
         // never moves its content.
         let future = unsafe { this.future.map_unchecked_mut(|future| &mut **future) };
         let Some(hub) = this.state.enter("Continued") else {
+            #[cfg(feature = "tracing")]
+            let _span = this.body_span.enter();
             return future.poll(cx);
         };
+        #[cfg(feature = "tracing")]
+        let _span = this.body_span.enter();
         let _hub = HubSwitchGuard::new(hub);
         match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
@@ -199,11 +225,14 @@ pin_project! {
         #[pin]
         stream: ManuallyDrop<S>,
         state: State,
+        body_span: BodySpan,
     }
 
     impl<S> PinnedDrop for ContinuedStream<S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            #[cfg(feature = "tracing")]
+            let _span = this.body_span.resume();
             drop_inner_first(this.state, this.stream);
         }
     }
@@ -211,9 +240,10 @@ pin_project! {
 
 #[cfg(feature = "stream")]
 impl<S> ContinuedStream<S> {
-    pub(crate) fn new(pending: Option<Pending>, stream: S) -> Self {
+    pub(crate) fn new(mut pending: Option<Pending>, stream: S) -> Self {
         ContinuedStream {
             stream: ManuallyDrop::new(stream),
+            body_span: body_span(&mut pending),
             state: State::new(pending),
         }
     }
@@ -231,8 +261,12 @@ impl<S: futures_core::Stream> futures_core::Stream for ContinuedStream<S> {
             return Poll::Ready(None);
         }
         let Some(hub) = this.state.enter("ContinuedStream") else {
+            #[cfg(feature = "tracing")]
+            let _span = this.body_span.enter();
             return stream.poll_next(cx);
         };
+        #[cfg(feature = "tracing")]
+        let _span = this.body_span.enter();
         let _hub = HubSwitchGuard::new(hub);
         match panic::catch_unwind(AssertUnwindSafe(|| stream.poll_next(cx))) {
             Ok(Poll::Ready(None)) => {

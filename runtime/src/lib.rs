@@ -7,6 +7,8 @@
 // `#[traced_spawn]` inside this crate names it as its users do.
 extern crate self as traced_spawn;
 
+#[cfg(feature = "apalis")]
+pub mod apalis;
 mod builder;
 pub mod classify;
 /// Local viewing, for development (feature `console`): traces printed as trees with a time
@@ -20,13 +22,20 @@ mod executors;
 mod flush;
 mod future;
 pub mod header;
+mod monitor;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod op;
 mod pending;
 mod propagation;
 pub mod queue;
 #[cfg(feature = "rayon")]
 mod rayon_handle;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod spawn;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -21,6 +21,7 @@ use crate::classify::Rule;
 use crate::context::TraceContext;
 use crate::continuation::{Continuation, Ending, Shape};
 use crate::flush::InFlight;
+use crate::monitor::Monitor;
 
 /// A transaction name or op.
 pub(crate) type Label = Cow<'static, str>;
@@ -107,10 +108,17 @@ fn without_type_arguments(path: &'static str) -> Label {
 pub(crate) enum Pending {
     /// Nothing will be recorded (the caller's trace is not sent): the fork was made at the
     /// spawning call, and there is nothing left to start. This keeps the work's state as small as
-    /// a hand-bound future's.
-    Ready(Continuation),
+    /// a hand-bound future's. With the caller's `tracing` span, if any (feature `tracing`).
+    Ready(
+        Continuation,
+        #[cfg(feature = "tracing")] crate::tracing::CallerSpan,
+    ),
     /// Started on the thread that runs the work.
     Waiting(Waiting),
+    /// Nothing to continue (no client was bound where the context was captured), but the
+    /// caller's `tracing` span to run the body inside (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    Plain(crate::tracing::CallerSpan),
 }
 
 /// A continuation to start on the thread that runs the work. Its parts are boxed, so that work
@@ -125,19 +133,38 @@ struct Parts {
     name: Name,
     op: Label,
     shape: Shape,
+    /// The Sentry Crons monitor the work checks in to.
+    monitor: Option<Box<Monitor>>,
     /// Counted from the spawning call: work waiting in a queue is in flight too.
     in_flight: InFlight,
 }
 
 impl Pending {
     /// Work that continues `ctx`, or `None` when there is nothing to continue (no client was bound
-    /// where the context was captured): the work then runs as it is.
-    pub(crate) fn new(ctx: TraceContext, name: Name, op: Label, shape: Shape) -> Option<Self> {
+    /// where the context was captured): the work then runs as it is. Monitored work checks in
+    /// when it starts, whatever the sampling, so it is always started where it runs.
+    pub(crate) fn new(
+        ctx: TraceContext,
+        name: Name,
+        op: Label,
+        shape: Shape,
+        monitor: Option<Box<Monitor>>,
+    ) -> Option<Self> {
         if ctx.is_empty() {
+            #[cfg(feature = "tracing")]
+            if !ctx.tracing.is_none() {
+                return Some(Pending::Plain(ctx.tracing));
+            }
             return None;
         }
-        if ctx.unrecorded() {
-            return Some(Pending::Ready(Continuation::unrecorded(ctx)));
+        if ctx.unrecorded() && monitor.is_none() {
+            #[cfg(feature = "tracing")]
+            let (ctx, span) = ctx.split_tracing();
+            return Some(Pending::Ready(
+                Continuation::unrecorded(ctx),
+                #[cfg(feature = "tracing")]
+                span,
+            ));
         }
         Some(Pending::Waiting(Waiting {
             parts: Some(Box::new(Parts {
@@ -145,6 +172,7 @@ impl Pending {
                 name,
                 op,
                 shape,
+                monitor,
                 in_flight: InFlight::new(),
             })),
         }))
@@ -153,8 +181,23 @@ impl Pending {
     /// Starts the continuation on the current thread.
     pub(crate) fn start(self) -> Continuation {
         match self {
-            Pending::Ready(continuation) => continuation,
+            Pending::Ready(continuation, ..) => continuation,
             Pending::Waiting(waiting) => waiting.start(),
+            #[cfg(feature = "tracing")]
+            Pending::Plain(_) => unreachable!("plain work has nothing to start: it runs as it is"),
+        }
+    }
+
+    /// Takes the caller's `tracing` span out of the work: the body's span, to enter where it runs.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn take_span(&mut self) -> crate::tracing::CallerSpan {
+        match self {
+            Pending::Ready(_, span) | Pending::Plain(span) => std::mem::take(span),
+            Pending::Waiting(waiting) => waiting
+                .parts
+                .as_mut()
+                .map(|parts| std::mem::take(&mut parts.ctx.tracing))
+                .unwrap_or_default(),
         }
     }
 
@@ -167,7 +210,20 @@ impl Pending {
         body: impl FnOnce() -> R,
     ) -> R {
         match pending {
+            #[cfg(not(feature = "tracing"))]
             Some(pending) => run_on_hub(pending.start(), rule, body),
+            // The body's span is entered once the continuation is started, around its hub.
+            #[cfg(feature = "tracing")]
+            Some(mut pending) => {
+                let span = pending.take_span();
+                if let Pending::Plain(_) = pending {
+                    let _span = span.entered();
+                    return body();
+                }
+                let continuation = pending.start();
+                let _span = span.entered();
+                run_on_hub(continuation, rule, body)
+            }
             None => body(),
         }
     }
@@ -191,9 +247,13 @@ impl Parts {
             name,
             op,
             shape,
+            monitor,
             in_flight,
         } = self;
-        let continuation = Continuation::start(ctx, &name.resolve(), &op, shape);
+        let mut continuation = Continuation::start(ctx, &name.resolve(), &op, shape);
+        if let Some(monitor) = monitor {
+            continuation.check_in(monitor);
+        }
         // Counted by the continuation now, so the count never passes zero in between.
         drop(in_flight);
         continuation

@@ -20,6 +20,7 @@ use crate::continuation::Shape;
 use crate::executors;
 #[cfg(feature = "tokio")]
 use crate::executors::{require_local_set, require_runtime, Caller};
+use crate::monitor::Monitor;
 use crate::op;
 pub use crate::pending::Name;
 use crate::pending::Pending;
@@ -43,6 +44,38 @@ pub struct Spec {
     pub fn_name: &'static str,
     /// The `child` option.
     pub child: bool,
+    /// The `monitor` option and its schedule.
+    pub monitor: Option<MonitorSpec>,
+}
+
+/// The `monitor` option: a Sentry Crons monitor's slug, and the config its `schedule` sends.
+/// Validated by the macro.
+#[derive(Debug, Clone, Copy)]
+pub struct MonitorSpec {
+    /// The `monitor` option.
+    pub slug: &'static str,
+    /// The `schedule` option: a crontab.
+    pub schedule: Option<&'static str>,
+    /// The `max_runtime` option, in minutes.
+    pub max_runtime: Option<u64>,
+    /// The `checkin_margin` option, in minutes.
+    pub checkin_margin: Option<u64>,
+}
+
+impl MonitorSpec {
+    /// The monitor as the runtime keeps it.
+    fn monitor(self) -> Box<Monitor> {
+        Box::new(Monitor {
+            slug: Cow::Borrowed(self.slug),
+            schedule: self
+                .schedule
+                .map(|crontab| sentry::protocol::MonitorSchedule::Crontab {
+                    value: crontab.to_owned(),
+                }),
+            max_runtime: self.max_runtime,
+            checkin_margin: self.checkin_margin,
+        })
+    }
 }
 
 impl Spec {
@@ -55,7 +88,14 @@ impl Spec {
             Shape::Transaction
         };
         let op = Cow::Borrowed(self.op.unwrap_or(default_op));
-        Pending::new(TraceContext::capture(), self.name.clone(), op, shape)
+        let monitor = self.monitor.map(MonitorSpec::monitor);
+        Pending::new(
+            TraceContext::capture(),
+            self.name.clone(),
+            op,
+            shape,
+            monitor,
+        )
     }
 }
 

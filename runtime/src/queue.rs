@@ -226,6 +226,17 @@ pub const MESSAGE_ID_KEY: &str = "messaging.message.id";
 /// ```
 pub const BODY_SIZE_KEY: &str = "messaging.message.body.size";
 
+/// Span data key of the size of the whole message in bytes, body and the engine's envelope
+/// (headers, metadata) together, where the engine knows it.
+///
+/// ```
+/// let publish = traced_spawn::queue::Publish::start("nats", "jobs", "1");
+/// publish.envelope_size(700);
+/// publish.finish(&Ok::<(), ()>(()));
+/// assert_eq!(traced_spawn::queue::ENVELOPE_SIZE_KEY, "messaging.message.envelope.size");
+/// ```
+pub const ENVELOPE_SIZE_KEY: &str = "messaging.message.envelope.size";
+
 /// Span data key of the number of earlier attempts at processing the message (0 the first time).
 ///
 /// ```
@@ -453,6 +464,20 @@ impl Publish {
     pub fn body_size(&self, bytes: usize) {
         if let Some(span) = &self.span {
             span.set_data(BODY_SIZE_KEY, Value::from(bytes));
+        }
+    }
+
+    /// Records `messaging.message.envelope.size`: the size of the whole message in bytes, body
+    /// and envelope, where the engine knows it.
+    ///
+    /// ```
+    /// let publish = traced_spawn::queue::Publish::start("nats", "jobs", "1");
+    /// publish.envelope_size(700);
+    /// publish.finish(&Ok::<(), ()>(()));
+    /// ```
+    pub fn envelope_size(&self, bytes: usize) {
+        if let Some(span) = &self.span {
+            span.set_data(ENVELOPE_SIZE_KEY, Value::from(bytes));
         }
     }
 

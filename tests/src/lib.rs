@@ -419,3 +419,32 @@ fn record_envelope(body: &[u8], received: &std::sync::Mutex<Received>) {
         }
     }
 }
+
+/// The directory of the Python peer (Sentry's Python SDK in a venv): `scripts/python`.
+pub fn python_peer_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/python")
+}
+
+/// The Python peer's interpreter; `None` (with a notice) when it is not installed and `CI` is not
+/// set. With `CI` set, a missing peer fails the test instead.
+pub fn python_peer() -> Option<std::path::PathBuf> {
+    use std::io::Write as _;
+
+    let python = python_peer_dir().join(".venv/bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    let ci = std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false" && ci != "0");
+    assert!(
+        !ci,
+        "the Python peer is missing ({}): run `bash scripts/python/setup.sh`",
+        python.display()
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED python peer test: {} is missing (run `bash scripts/python/setup.sh`; with CI set, \
+         this is a failure)",
+        python.display()
+    );
+    None
+}

@@ -14,35 +14,10 @@ use serde_json::Value;
 use traced_spawn::{header, TraceContext};
 use traced_spawn_tests::{capture, in_request, sampled, tx_trace};
 
-fn peer_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/python")
-}
-
-/// The peer's interpreter; `None` (with a notice) when it is not installed and CI is not set.
-fn python() -> Option<PathBuf> {
-    let python = peer_dir().join(".venv/bin/python");
-    if python.exists() {
-        return Some(python);
-    }
-    let ci = std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false" && ci != "0");
-    assert!(
-        !ci,
-        "the Python peer is missing ({}): run `bash scripts/python/setup.sh`",
-        python.display()
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED python peer test: {} is missing (run `bash scripts/python/setup.sh`; with CI set, \
-         this is a failure)",
-        python.display()
-    );
-    None
-}
-
 /// Runs `peer.py <mode>` with `stdin`, the given environment, and returns its JSON output.
 fn run_peer(python: &PathBuf, mode: &str, stdin: &str, env: &[(&str, &str)]) -> Value {
     let mut child = Command::new(python)
-        .arg(peer_dir().join("peer.py"))
+        .arg(traced_spawn_tests::python_peer_dir().join("peer.py"))
         .arg(mode)
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
@@ -122,7 +97,9 @@ fn rust_request() -> (Vec<(&'static str, String)>, String, String) {
 
 #[test]
 fn python_continues_the_headers_rust_sends() {
-    let Some(python) = python() else { return };
+    let Some(python) = traced_spawn_tests::python_peer() else {
+        return;
+    };
     let (headers, trace_id, span_id) = rust_request();
     let stdin = serde_json::to_string(&headers).unwrap();
     let out = run_peer(&python, "continue", &stdin, &[]);
@@ -163,7 +140,9 @@ fn python_continues_the_headers_rust_sends() {
 
 #[test]
 fn python_reads_the_org_id_rust_sends() {
-    let Some(python) = python() else { return };
+    let Some(python) = traced_spawn_tests::python_peer() else {
+        return;
+    };
     let (headers, trace_id, _) = rust_request();
     let stdin = serde_json::to_string(&headers).unwrap();
     // A Python service of another organization starts its own trace.
@@ -179,7 +158,9 @@ fn python_reads_the_org_id_rust_sends() {
 
 #[test]
 fn rust_continues_the_headers_python_sends() {
-    let Some(python) = python() else { return };
+    let Some(python) = traced_spawn_tests::python_peer() else {
+        return;
+    };
     let out = run_peer(&python, "head", "", &[]);
     let sentry_trace = out["outgoing"]["sentry-trace"].as_str().unwrap();
     let baggage = out["outgoing"]["baggage"].as_str().unwrap();

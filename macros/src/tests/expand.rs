@@ -267,6 +267,115 @@ fn thread_name_with_nul_byte() {
 }
 
 #[test]
+fn monitor_options_are_accepted() {
+    run("monitor = \"nightly-report\"", WORK).assert_no_errors();
+    run(
+        "monitor = \"billing_sync-2\", schedule = \"*/15 0-6,22 1 jan mon-fri\", max_runtime = 40320, \
+         checkin_margin = 1",
+        WORK,
+    )
+    .assert_no_errors();
+    run("monitor = \"a\", schedule = \" 0  3 * *  SUN \"", WORK).assert_no_errors();
+}
+
+#[test]
+fn monitor_slug_follows_sentrys_slug_rule() {
+    run("monitor = \"Nightly Report\"", WORK).assert_error(
+        "a monitor slug has lowercase letters, digits, `-` and `_` only (Sentry's slug rule), and \
+         `N` is none of them: write `monitor = \"nightly-report\"`",
+        "\"Nightly Report\"",
+    );
+    run("monitor = \"\"", WORK).assert_error("a monitor slug cannot be empty", "\"\"");
+    run("monitor = \"2024\"", WORK).assert_error(
+        "a monitor slug cannot be all digits (Sentry's slug rule): add a letter, e.g. \
+         `monitor = \"job-2024\"`",
+        "\"2024\"",
+    );
+    let long = format!("monitor = \"{}\"", "a".repeat(51));
+    run(&long, WORK).assert_error(
+        "a monitor slug has at most 50 characters (Sentry cuts longer ones), and this one has 51",
+        &long["monitor = ".len()..],
+    );
+    run(&format!("monitor = \"{}\"", "a".repeat(50)), WORK).assert_no_errors();
+    run("monitor = nightly", WORK).assert_error(
+        "`monitor` takes a string literal (the slug of a Sentry Crons monitor): write \
+         `monitor = \"nightly\"`",
+        "nightly",
+    );
+}
+
+#[test]
+fn schedule_is_a_crontab_of_five_fields() {
+    run("monitor = \"m\", schedule = \"0 3 * *\"", WORK).assert_error(
+        "`schedule` takes a crontab of 5 fields (minute, hour, day of the month, month, day of \
+         the week), and \"0 3 * *\" has 4: write e.g. `schedule = \"0 3 * * *\"`",
+        "\"0 3 * *\"",
+    );
+    run("monitor = \"m\", schedule = \"@daily\"", WORK)
+        .assert_error("and \"@daily\" has 1", "\"@daily\"");
+    run("monitor = \"m\", schedule = \"0 24 * * *\"", WORK).assert_error(
+        "`24` is not a valid hour in a crontab: write `*`, a number from 0 to 23, a range `a-b`",
+        "\"0 24 * * *\"",
+    );
+    run("monitor = \"m\", schedule = \"0 3 * * sunday\"", WORK).assert_error(
+        "`sunday` is not a valid day of the week in a crontab: write `*`, a number from 0 to 6 \
+         (or a name, `sun` to `sat`), a range `a-b`",
+        "\"0 3 * * sunday\"",
+    );
+    for invalid in ["*/0", "5/10", "10-5", "1,,2", "x"] {
+        let attr = format!("monitor = \"m\", schedule = \"{invalid} * * * *\"");
+        run(&attr, WORK).assert_error(
+            "is not a valid minute",
+            &attr["monitor = \"m\", schedule = ".len()..],
+        );
+    }
+}
+
+#[test]
+fn schedule_needs_a_monitor_and_minutes_need_a_schedule() {
+    run("schedule = \"0 3 * * *\"", WORK).assert_error(
+        "`schedule` is the schedule of a Sentry Crons monitor, and this fn has none: add \
+         `monitor = \"slug\"`",
+        "schedule = \"0 3 * * *\"",
+    );
+    run("monitor = \"m\", max_runtime = 30", WORK).assert_error(
+        "`max_runtime` is part of the monitor config that `schedule` sends, and this fn has no \
+         `schedule`: add `schedule = \"0 3 * * *\"` (your crontab), or remove `max_runtime`",
+        "max_runtime = 30",
+    );
+    run("monitor = \"m\", checkin_margin = 5", WORK).assert_error(
+        "`checkin_margin` is part of the monitor config",
+        "checkin_margin = 5",
+    );
+}
+
+#[test]
+fn minutes_are_whole_numbers_in_sentrys_range() {
+    let with_schedule =
+        |option: &str| format!("monitor = \"m\", schedule = \"0 3 * * *\", {option}");
+    run(&with_schedule("max_runtime = 0"), WORK).assert_error(
+        "`max_runtime` takes a whole number of minutes from 1 to 40320 (28 days, Sentry's limit), \
+         without a suffix: write e.g. `max_runtime = 30`",
+        "0",
+    );
+    run(&with_schedule("checkin_margin = 40321"), WORK)
+        .assert_error("`checkin_margin` takes a whole number of minutes", "40321");
+    run(&with_schedule("max_runtime = 30u8"), WORK).assert_error("without a suffix", "30u8");
+    run(&with_schedule("max_runtime = \"30\""), WORK).assert_error(
+        "`max_runtime` takes a whole number of minutes from 1 to 40320 (28 days, Sentry's limit): \
+         write `max_runtime = 30`",
+        "\"30\"",
+    );
+    run(&with_schedule("checkin_margin = 1.5"), WORK)
+        .assert_error("write `checkin_margin = 5`", "1.5");
+    run(&with_schedule("max_runtime"), WORK).assert_error(
+        "`max_runtime` needs a value (minutes a check-in may stay in progress): write \
+         `max_runtime = 30`",
+        "max_runtime",
+    );
+}
+
+#[test]
 fn several_option_errors_are_reported_together() {
     let expansion = run("name = 5, op = 6, bogus, err = 1", WORK);
     let messages: Vec<_> = expansion

@@ -125,6 +125,12 @@ snapshots! {
     crate_path: "crate = ts" => "async fn work(x: u32) {}",
     /// A trailing comma is fine.
     trailing_comma: "name = \"a\"," => "fn work() {}",
+    /// A Sentry Crons monitor: its slug in the spec, no config.
+    monitor: "monitor = \"nightly-report\"" => "fn report() -> Result<(), E> { Ok(()) }",
+    /// A monitor with a schedule: the config that creates it on first use.
+    monitor_with_schedule:
+        "monitor = \"billing-sync\", schedule = \"*/15 * * * *\", max_runtime = 10, checkin_margin = 2"
+        => "async fn sync_billing() -> Result<(), E> { Ok(()) }",
 
     // ------------------------------------------------------------ signatures
 
@@ -205,6 +211,12 @@ snapshots! {
     error_child_with_future: "future, child" => "async fn part() {}",
     /// A spawner whose type the signature cannot name.
     error_spawner_without_type: "spawner = POOL" => "fn work(x: u32) -> u32 { x }",
+    /// An invalid slug: no monitor, the rest of the options kept.
+    error_monitor_slug: "monitor = \"Nightly Report\", name = \"report\""
+        => "fn report() {}",
+    /// A schedule without a monitor, and minutes without a schedule, are left out.
+    error_schedule_without_monitor: "schedule = \"0 3 * * *\", max_runtime = 30"
+        => "fn report() {}",
 
     // ------------------------------------------------------------ signature errors: a stub with
     // the rewritten signature, whose body is type-checked but never spawned

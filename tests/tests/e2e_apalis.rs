@@ -1,16 +1,17 @@
-//! End to end through a real Redis: the `redis_queue` example's producer and workers run as
-//! separate processes, each writing every transaction it sends as a JSON line to a file of its
-//! own (`--envelopes FILE`, a custom sentry `Transport`); the tests read those files and Redis.
+//! End to end through apalis on a real Redis: the `apalis_queue` example's producer and apalis
+//! workers (apalis-redis, apalis' retry layer, `traced_spawn::apalis`) run as separate processes,
+//! each writing every transaction it sends as a JSON line to a file of its own (`--envelopes
+//! FILE`, a custom sentry `Transport`); the tests read those files.
 //!
 //! ```text
 //! bash scripts/redis/setup.sh && export REDIS_URL="$(bash scripts/redis/start.sh)"
-//! cargo test --workspace --all-features --test queue_redis -- --nocapture
+//! cargo test --workspace --all-features --test e2e_apalis -- --nocapture
 //! bash scripts/redis/stop.sh
 //! ```
 //!
 //! Without `REDIS_URL` the Redis tests are skipped with a notice, unless `CI=true`: then they
 //! fail. The example binary is the one `cargo test --workspace` builds next to this test
-//! (`target/debug/examples/redis_queue`); `REDIS_QUEUE_BIN` overrides the path.
+//! (`target/debug/examples/apalis_queue`); `APALIS_QUEUE_BIN` overrides the path.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
@@ -41,9 +42,9 @@ fn redis_url(test: &str) -> Option<String> {
     }
 }
 
-/// The `redis_queue` example program.
+/// The `apalis_queue` example program.
 fn example_binary() -> PathBuf {
-    traced_spawn_tests::example_binary("redis_queue", "REDIS_QUEUE_BIN")
+    traced_spawn_tests::example_binary("apalis_queue", "APALIS_QUEUE_BIN")
 }
 
 /// A name no other test or run uses: for queues and envelope files.
@@ -75,7 +76,7 @@ impl Proc {
 
     /// Starts the example with `args`; `on_line` sees each stdout line as it is printed.
     fn start_with(url: &str, args: &[&str], on_line: impl FnMut(&str) + Send + 'static) -> Proc {
-        let envelopes = std::env::temp_dir().join(format!("{}.jsonl", unique("queue_redis")));
+        let envelopes = std::env::temp_dir().join(format!("{}.jsonl", unique("e2e_apalis")));
         let mut child = Command::new(example_binary())
             .args(args)
             .arg("--envelopes")
@@ -86,7 +87,7 @@ impl Proc {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start redis_queue");
+            .expect("start apalis_queue");
         let out = child.stdout.take().expect("stdout");
         let mut err = child.stderr.take().expect("stderr");
         let mut on_line = on_line;
@@ -117,14 +118,14 @@ impl Proc {
     fn wait(&mut self) -> (ExitStatus, String, String) {
         let deadline = Instant::now() + PROCESS_TIMEOUT;
         let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait for redis_queue") {
+            if let Some(status) = self.child.try_wait().expect("wait for apalis_queue") {
                 break status;
             }
             if Instant::now() >= deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 panic!(
-                    "redis_queue did not finish in {PROCESS_TIMEOUT:?}:\n{}\n{}",
+                    "apalis_queue did not finish in {PROCESS_TIMEOUT:?}:\n{}\n{}",
                     self.out.take().unwrap().join().unwrap_or_default(),
                     self.err.take().unwrap().join().unwrap_or_default()
                 );
@@ -149,7 +150,7 @@ impl Proc {
         let (status, out, err) = self.wait();
         assert!(
             status.success(),
-            "redis_queue failed ({status}):\n{out}\n{err}"
+            "apalis_queue failed ({status}):\n{out}\n{err}"
         );
         out
     }
@@ -195,16 +196,6 @@ fn only<'a>(tx: &'a Value, op: &str) -> &'a Value {
     found[0]
 }
 
-/// The keys of `queue` left in Redis (the queue, processing lists, leases, worker sets).
-fn keys_left(url: &str, queue: &str) -> Vec<String> {
-    let client = redis::Client::open(url).expect("REDIS_URL");
-    let mut conn = client.get_connection().expect("connect to Redis");
-    redis::cmd("KEYS")
-        .arg(format!("{queue}*"))
-        .query(&mut conn)
-        .expect("KEYS")
-}
-
 fn requests_and_publishes(producer: &[Value]) -> Vec<(&Value, &Value)> {
     producer
         .iter()
@@ -216,17 +207,114 @@ fn requests_and_publishes(producer: &[Value]) -> Vec<(&Value, &Value)> {
 }
 
 #[test]
-fn a_request_and_its_job_in_a_worker_process_are_one_trace() {
-    let Some(url) = redis_url("a_request_and_its_job_in_a_worker_process_are_one_trace") else {
+fn a_request_and_its_task_in_a_worker_process_are_one_trace() {
+    let Some(url) = redis_url("a_request_and_its_task_in_a_worker_process_are_one_trace") else {
         return;
     };
     let queue = unique("q-one");
+    let mut worker = Proc::start(&url, &["--worker", "--queue", &queue, "--jobs", "1"]);
     let mut producer = Proc::start(&url, &["--produce", "1", "--queue", &queue]);
     producer.succeed();
-    // The job waits in Redis: its receive latency must show at least this.
-    let delay = Duration::from_millis(300);
-    std::thread::sleep(delay);
+    worker.succeed();
+
+    let produced = producer.transactions();
+    let (request, publish) = requests_and_publishes(&produced)[0];
+    assert_eq!(publish["status"], "ok");
+    assert_eq!(publish["parent_span_id"], trace(request)["span_id"]);
+    assert_eq!(publish["data"]["messaging.system"], "redis");
+    assert_eq!(
+        publish["data"]["messaging.destination.name"],
+        queue.as_str()
+    );
+    let consumed = worker.transactions();
+    assert_eq!(consumed.len(), 1, "{consumed:#?}");
+    let consumer = &consumed[0];
+    assert_eq!(trace(consumer)["trace_id"], trace(request)["trace_id"]);
+    assert_eq!(trace(consumer)["parent_span_id"], publish["span_id"]);
+    assert_eq!(trace(consumer)["op"], "function");
+    let process = only(consumer, "queue.process");
+    assert_eq!(process["status"], "ok");
+    assert_eq!(process["data"]["messaging.message.retry.count"], 0);
+    assert_eq!(
+        process["data"]["messaging.message.id"],
+        publish["data"]["messaging.message.id"]
+    );
+    assert!(process["data"]["messaging.message.receive.latency"].is_u64());
+    let work = only(consumer, "llm.generate");
+    assert_eq!(work["parent_span_id"], process["span_id"]);
+}
+
+#[test]
+fn each_attempt_of_apalis_retry_layer_continues_the_same_publish_span() {
+    let Some(url) = redis_url("each_attempt_of_apalis_retry_layer_continues_the_same_publish_span")
+    else {
+        return;
+    };
+    let queue = unique("q-retry");
     let mut worker = Proc::start(
+        &url,
+        &["--worker", "--queue", &queue, "--jobs", "1", "--fail-first"],
+    );
+    let mut producer = Proc::start(&url, &["--produce", "1", "--queue", &queue]);
+    producer.succeed();
+    worker.succeed();
+
+    let produced = producer.transactions();
+    let (_, publish) = requests_and_publishes(&produced)[0];
+    let consumed = worker.transactions();
+    assert_eq!(consumed.len(), 2, "two attempts: {consumed:#?}");
+    let mut by_retry: Vec<(u64, &str)> = consumed
+        .iter()
+        .map(|consumer| {
+            assert_eq!(trace(consumer)["parent_span_id"], publish["span_id"]);
+            let process = only(consumer, "queue.process");
+            (
+                process["data"]["messaging.message.retry.count"]
+                    .as_u64()
+                    .unwrap(),
+                process["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    by_retry.sort_unstable();
+    assert_eq!(by_retry, [(0, "internal_error"), (1, "ok")]);
+}
+
+#[test]
+fn a_task_whose_worker_is_killed_is_processed_again_in_the_same_trace() {
+    let Some(url) = redis_url("a_task_whose_worker_is_killed_is_processed_again_in_the_same_trace")
+    else {
+        return;
+    };
+    let queue = unique("q-kill");
+    let (took_tx, took) = std::sync::mpsc::channel();
+    let mut doomed = Proc::start_with(
+        &url,
+        &[
+            "--worker",
+            "--queue",
+            &queue,
+            "--work-ms",
+            "60000",
+            "--heartbeat-ms",
+            "500",
+        ],
+        move |line| {
+            if line.starts_with("took task ") {
+                let _ = took_tx.send(line.to_owned());
+            }
+        },
+    );
+    let mut producer = Proc::start(&url, &["--produce", "1", "--queue", &queue]);
+    producer.succeed();
+    took.recv_timeout(Duration::from_secs(20))
+        .expect("the first worker takes the task");
+    doomed.child.kill().expect("SIGKILL the worker"); // no cleanup at all
+    let (status, _, _) = doomed.wait();
+    assert!(!status.success());
+
+    // Another worker re-enqueues the task once the dead one has missed its heartbeats.
+    let mut rescuer = Proc::start(
         &url,
         &[
             "--worker",
@@ -234,141 +322,14 @@ fn a_request_and_its_job_in_a_worker_process_are_one_trace() {
             &queue,
             "--work-ms",
             "5",
-            "--exit-when-idle",
-            "600",
+            "--jobs",
+            "1",
+            "--heartbeat-ms",
+            "500",
         ],
     );
-    worker.succeed();
-
-    let produced = producer.transactions();
-    let pairs = requests_and_publishes(&produced);
-    assert_eq!(pairs.len(), 1);
-    let (request, publish) = pairs[0];
-    let trace_id = &trace(request)["trace_id"];
-    assert_eq!(publish["parent_span_id"], trace(request)["span_id"]);
-    assert_eq!(publish["status"], "ok");
-    assert_eq!(publish["description"], queue.as_str());
-    assert_eq!(publish["data"]["messaging.system"], "redis");
-    assert_eq!(
-        publish["data"]["messaging.destination.name"],
-        queue.as_str()
-    );
-    assert!(
-        publish["data"]["messaging.message.body.size"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
-    let message_id = publish["data"]["messaging.message.id"].as_str().unwrap();
-
-    let consumed = worker.transactions();
-    assert_eq!(consumed.len(), 1, "{consumed:#?}");
-    let consumer = &consumed[0];
-    assert_eq!(consumer["transaction"], "redis_queue::send_reply");
-    assert_eq!(trace(consumer)["op"], "function");
-    assert_eq!(&trace(consumer)["trace_id"], trace_id, "one trace");
-    assert_eq!(
-        trace(consumer)["parent_span_id"],
-        publish["span_id"],
-        "the consumer hangs under the publish span"
-    );
-    assert_eq!(trace(consumer)["status"], "ok");
-    let process = only(consumer, "queue.process");
-    assert_eq!(process["parent_span_id"], trace(consumer)["span_id"]);
-    assert_eq!(process["status"], "ok");
-    assert_eq!(process["data"]["messaging.system"], "redis");
-    assert_eq!(
-        process["data"]["messaging.destination.name"],
-        queue.as_str()
-    );
-    assert_eq!(process["data"]["messaging.message.id"], message_id);
-    assert_eq!(process["data"]["messaging.message.retry.count"], 0);
-    assert!(
-        process["data"]["messaging.message.body.size"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
-    let latency = process["data"]["messaging.message.receive.latency"]
-        .as_u64()
-        .unwrap();
-    assert!(
-        latency >= delay.as_millis() as u64,
-        "receive latency {latency} ms, but the job waited {delay:?} in Redis"
-    );
-    eprintln!("receive latency after a {delay:?} wait: {latency} ms");
-    let work = only(consumer, "llm.generate");
-    assert_eq!(
-        work["parent_span_id"], process["span_id"],
-        "the work hangs under queue.process"
-    );
-    assert!(keys_left(&url, &queue).is_empty(), "the job was acked");
-}
-
-/// A worker whose job takes a minute, with a short lease (its death is noticed within a second),
-/// and a producer that published one job to it: returns both and the worker's "took job" line,
-/// once the worker is in the middle of the job.
-fn stuck_on_one_job(url: &str, queue: &str) -> (Proc, Proc, String) {
-    let (took_tx, took) = std::sync::mpsc::channel();
-    let worker = Proc::start_with(
-        url,
-        &[
-            "--worker",
-            "--queue",
-            queue,
-            "--work-ms",
-            "60000",
-            "--lease-ms",
-            "1000",
-        ],
-        move |line| {
-            if line.contains(" took job ") {
-                let _ = took_tx.send(line.to_owned());
-            }
-        },
-    );
-    let mut producer = Proc::start(url, &["--produce", "1", "--queue", queue]);
-    producer.succeed();
-    let line = took
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the first worker takes the job");
-    (worker, producer, line)
-}
-
-/// The worker that takes over the jobs of a dead one, and stops once the queue stays empty.
-fn start_rescuer(url: &str, queue: &str) -> Proc {
-    Proc::start(
-        url,
-        &[
-            "--worker",
-            "--queue",
-            queue,
-            "--work-ms",
-            "5",
-            "--exit-when-idle",
-            "3000",
-        ],
-    )
-}
-
-#[test]
-fn a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker() {
-    let Some(url) =
-        redis_url("a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker")
-    else {
-        return;
-    };
-    let queue = unique("q-kill");
-    let (mut doomed, producer, line) = stuck_on_one_job(&url, &queue);
-    assert!(line.ends_with(" retry 0"), "{line}");
-    doomed.child.kill().expect("SIGKILL the worker"); // SIGKILL on Unix: no cleanup at all
-    let (status, _, _) = doomed.wait();
-    assert!(!status.success());
-
-    let mut rescuer = start_rescuer(&url, &queue);
     let out = rescuer.succeed();
-    assert!(out.contains("requeued 1 job(s) of dead worker(s)"), "{out}");
-    assert_eq!(out.matches(" took job ").count(), 1, "{out}");
+    assert_eq!(out.matches("took task ").count(), 1, "{out}");
 
     let produced = producer.transactions();
     let (request, publish) = requests_and_publishes(&produced)[0];
@@ -377,11 +338,7 @@ fn a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker() {
         "the killed worker sent nothing"
     );
     let consumed = rescuer.transactions();
-    assert_eq!(
-        consumed.len(),
-        1,
-        "processed once more, once: {consumed:#?}"
-    );
+    assert_eq!(consumed.len(), 1, "processed once more: {consumed:#?}");
     let consumer = &consumed[0];
     assert_eq!(
         trace(consumer)["trace_id"],
@@ -396,66 +353,10 @@ fn a_job_whose_worker_is_killed_is_processed_once_more_by_another_worker() {
         publish["data"]["messaging.message.id"]
     );
     assert_eq!(process["status"], "ok");
-    assert!(
-        keys_left(&url, &queue).is_empty(),
-        "{:?}",
-        keys_left(&url, &queue)
-    );
-}
-
-/// Sends `signal` (`STOP`, `CONT`) to the process `pid`.
-fn signal(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 #[test]
-fn a_hung_worker_is_cut_off_and_its_job_processed_by_another_worker() {
-    let Some(url) = redis_url("a_hung_worker_is_cut_off_and_its_job_processed_by_another_worker")
-    else {
-        return;
-    };
-    let queue = unique("q-hung");
-    let (mut hung, producer, _) = stuck_on_one_job(&url, &queue);
-    // Frozen mid-job: its lease expires, but its connections stay open.
-    signal(hung.child.id(), "STOP");
-    let mut rescuer = start_rescuer(&url, &queue);
-    let out = rescuer.succeed();
-    assert!(out.contains("requeued 1 job(s) of dead worker(s)"), "{out}");
-    // Woken up, it finds its connections closed and exits before finishing the job.
-    signal(hung.child.id(), "CONT");
-    let (status, out, err) = hung.wait();
-    assert_eq!(status.code(), Some(3), "{out}\n{err}");
-    assert!(
-        err.contains("cannot renew the lease"),
-        "cut off, not merely reaped: {err}"
-    );
-    assert!(
-        hung.transactions().is_empty(),
-        "the hung worker never finished its job"
-    );
-
-    let produced = producer.transactions();
-    let (request, publish) = requests_and_publishes(&produced)[0];
-    let consumed = rescuer.transactions();
-    assert_eq!(consumed.len(), 1, "{consumed:#?}");
-    assert_eq!(trace(&consumed[0])["trace_id"], trace(request)["trace_id"]);
-    assert_eq!(trace(&consumed[0])["parent_span_id"], publish["span_id"]);
-    let process = only(&consumed[0], "queue.process");
-    assert_eq!(process["data"]["messaging.message.retry.count"], 1);
-    assert!(
-        keys_left(&url, &queue).is_empty(),
-        "{:?}",
-        keys_left(&url, &queue)
-    );
-}
-
-#[test]
-fn a_publish_to_a_redis_that_is_down_fails_clearly_without_a_panic() {
+fn a_push_to_a_redis_that_is_down_fails_clearly_without_a_panic() {
     // Nothing listens on a port just released by the kernel.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -472,9 +373,34 @@ fn a_publish_to_a_redis_that_is_down_fails_clearly_without_a_panic() {
     );
     assert!(!err.contains("panicked"), "{err}");
     assert!(
-        err.contains("could not queue the reply") && err.contains(&format!("127.0.0.1:{port}")),
+        err.contains(&format!("127.0.0.1:{port}")),
         "the error says what failed and where: {err}"
     );
+}
+
+#[test]
+fn a_push_that_redis_refuses_marks_the_publish_span_internal_error() {
+    let Some(url) = redis_url("a_push_that_redis_refuses_marks_the_publish_span_internal_error")
+    else {
+        return;
+    };
+    // The producer connects, then the push fails: the queue's task hash is a key of the wrong
+    // type, so Redis refuses the write (as it does when it is out of memory or read-only).
+    let queue = unique("q-broken");
+    let client = redis::Client::open(url.as_str()).expect("REDIS_URL");
+    let mut conn = client.get_connection().expect("connect to Redis");
+    let broken = format!("{queue}:data");
+    let _: () = redis::cmd("SET")
+        .arg(&broken)
+        .arg("not a list")
+        .query(&mut conn)
+        .unwrap();
+    let mut producer = Proc::start(&url, &["--produce", "1", "--queue", &queue]);
+    let (status, out, err) = producer.wait();
+    let _: () = redis::cmd("DEL").arg(&broken).query(&mut conn).unwrap();
+    assert_eq!(status.code(), Some(1), "{out}\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("could not queue the reply"), "{err}");
     let produced = producer.transactions();
     let (request, publish) = requests_and_publishes(&produced)[0];
     assert_eq!(publish["status"], "internal_error");
@@ -483,8 +409,8 @@ fn a_publish_to_a_redis_that_is_down_fails_clearly_without_a_panic() {
 }
 
 #[test]
-fn a_thousand_jobs_through_four_workers_none_lost_none_twice() {
-    let Some(url) = redis_url("a_thousand_jobs_through_four_workers_none_lost_none_twice") else {
+fn a_thousand_tasks_through_four_workers_none_lost() {
+    let Some(url) = redis_url("a_thousand_tasks_through_four_workers_none_lost") else {
         return;
     };
     const JOBS: usize = 1_000;
@@ -500,7 +426,7 @@ fn a_thousand_jobs_through_four_workers_none_lost_none_twice() {
                     "--work-ms",
                     "0",
                     "--exit-when-idle",
-                    "2000",
+                    "3000",
                 ],
             )
         })
@@ -508,9 +434,11 @@ fn a_thousand_jobs_through_four_workers_none_lost_none_twice() {
     let started = Instant::now();
     let mut producer = Proc::start(&url, &["--produce", &JOBS.to_string(), "--queue", &queue]);
     producer.succeed();
-    let outputs: Vec<String> = workers.iter_mut().map(Proc::succeed).collect();
+    for worker in &mut workers {
+        worker.succeed();
+    }
     eprintln!(
-        "{JOBS} jobs through 4 worker processes in {:?} (including 2 s of idle exit)",
+        "{JOBS} tasks through 4 worker processes in {:?} (including 3 s of idle exit)",
         started.elapsed()
     );
 
@@ -526,7 +454,7 @@ fn a_thousand_jobs_through_four_workers_none_lost_none_twice() {
             (id, (request, publish))
         })
         .collect();
-    assert_eq!(publishes.len(), JOBS, "{JOBS} distinct messages published");
+    assert_eq!(publishes.len(), JOBS, "{JOBS} distinct tasks pushed");
 
     let mut processed: BTreeMap<String, usize> = BTreeMap::new();
     let mut busy_workers = 0;
@@ -538,29 +466,19 @@ fn a_thousand_jobs_through_four_workers_none_lost_none_twice() {
             let id = process["data"]["messaging.message.id"].as_str().unwrap();
             let (request, publish) = publishes
                 .get(id)
-                .unwrap_or_else(|| panic!("processed a message never published: {id}"));
+                .unwrap_or_else(|| panic!("processed a task never pushed: {id}"));
             assert_eq!(trace(consumer)["trace_id"], trace(request)["trace_id"]);
             assert_eq!(trace(consumer)["parent_span_id"], publish["span_id"]);
-            assert_eq!(process["data"]["messaging.message.retry.count"], 0);
+            assert_eq!(process["status"], "ok");
             *processed.entry(id.to_owned()).or_default() += 1;
         }
     }
-    let twice: Vec<_> = processed.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "processed more than once: {twice:?}");
     let lost: BTreeSet<_> = publishes
         .keys()
         .filter(|id| !processed.contains_key(*id))
         .collect();
-    assert!(lost.is_empty(), "{} jobs lost: {lost:?}", lost.len());
-    let acked: usize = outputs
-        .iter()
-        .map(|out| out.matches(" acked job ").count())
-        .sum();
-    assert_eq!(acked, JOBS, "every job acked once");
-    assert!(busy_workers >= 2, "the jobs were shared between workers");
-    assert!(
-        keys_left(&url, &queue).is_empty(),
-        "{:?}",
-        keys_left(&url, &queue)
-    );
+    assert!(lost.is_empty(), "{} tasks lost: {lost:?}", lost.len());
+    let twice = processed.values().filter(|n| **n > 1).count();
+    eprintln!("{twice} task(s) processed more than once (at least once delivery)");
+    assert!(busy_workers >= 2, "the tasks were shared between workers");
 }
