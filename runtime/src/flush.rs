@@ -87,6 +87,7 @@ fn wait_idle(deadline: Instant) -> bool {
 /// let _guard = sentry::init(
 ///     sentry::ClientOptions::new()
 ///         .dsn("https://public@o1.ingest.sentry.io/1")
+///         .transport(sentry::test::TestTransport::new())
 ///         .traces_sample_rate(1.0),
 /// );
 /// send_report("done".into()); // never joined
@@ -141,6 +142,7 @@ fn flush_client(client: Arc<sentry::Client>, deadline: Instant) -> bool {
 ///     let _guard = sentry::init(
 ///         sentry::ClientOptions::new()
 ///             .dsn("https://public@o1.ingest.sentry.io/1")
+///             .transport(sentry::test::TestTransport::new())
 ///             .traces_sample_rate(1.0),
 ///     );
 ///     drop(answer("why?".into())); // the handler answered; the work goes on

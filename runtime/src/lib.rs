@@ -69,6 +69,7 @@ pub use traced_spawn_macros::traced_spawn;
 /// let _guard = sentry::init(
 ///     sentry::ClientOptions::new()
 ///         .dsn("https://public@o1.ingest.sentry.io/1")
+///         .transport(sentry::test::TestTransport::new())
 ///         .traces_sample_rate(1.0),
 /// );
 /// assert!(sentry::Hub::current().client().is_some());

@@ -68,12 +68,13 @@
 //!
 //! # Cost
 //!
-//! Outside any span, or with no subscriber, nothing is made: one atomic load (no subscriber ever
-//! installed) or one read of the current span. Inside a span, `traced_spawn` is one `tracing`
-//! span in the installed subscriber, made, entered once per run or poll, and closed; with
-//! sentry-tracing's span layer and a fmt layer, a tokio task spawned and awaited costs about
-//! 2 µs more than the same spawn outside any span, 0.8x the by-hand `.in_current_span()`
-//! (`cargo bench -p traced-spawn-tests --bench tracing_overhead`). A context is 40 bytes larger.
+//! Outside any span, or with no subscriber, nothing is made: at capture, one atomic load (no
+//! subscriber ever installed) or one read of the current span. Inside a span, `traced_spawn` is
+//! one `tracing` span in the installed subscriber, made, entered once per run or poll, and
+//! closed; with sentry-tracing's span layer and a fmt layer, a tokio task spawned and awaited
+//! costs about 2 µs more than the same spawn outside any span, 0.8x the by-hand
+//! `.in_current_span()` (`cargo bench -p traced-spawn-tests --bench tracing_overhead`). A
+//! context, and a traced future, is one pointer larger.
 //!
 //! # Filters and levels
 //!
