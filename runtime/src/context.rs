@@ -59,6 +59,10 @@ pub struct TraceContext {
     /// The `tracing` span current at capture, which the body runs inside (feature `tracing`).
     #[cfg(feature = "tracing")]
     pub(crate) tracing: crate::tracing::CallerSpan,
+    /// The OpenTelemetry `Context` current at capture, which the body runs inside (feature
+    /// `opentelemetry`).
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) otel: crate::opentelemetry::CallerContext,
 }
 
 /// The point in a trace a continuation hangs from, by its ids.
@@ -176,9 +180,17 @@ impl TraceContext {
     /// ```
     #[must_use]
     pub fn capture() -> TraceContext {
+        #[cfg(feature = "opentelemetry")]
+        let otel = crate::opentelemetry::CallerContext::current();
         let ctx = Hub::with_active(|hub| {
             // Read before the fork shares the caller's scope: reading a shared scope copies it.
             let anchor = hub.configure_scope(|scope| Anchor::of_scope(scope));
+            // With no active Sentry span, the current OpenTelemetry span, if any.
+            #[cfg(feature = "opentelemetry")]
+            let anchor = match anchor {
+                Some(Anchor::Span { .. }) => anchor,
+                _ => otel.parent().map(Anchor::Ids).or(anchor),
+            };
             let recorded = anchor.as_ref().is_none_or(Anchor::records);
             TraceContext {
                 hub: Some(Arc::new(Hub::new_from_top(hub))),
@@ -188,6 +200,8 @@ impl TraceContext {
                 captured_at: recorded.then(Instant::now),
                 #[cfg(feature = "tracing")]
                 tracing: Default::default(),
+                #[cfg(feature = "opentelemetry")]
+                otel: Default::default(),
             }
         });
         // With a client bound or not: the body runs inside the caller's `tracing` span.
@@ -196,6 +210,9 @@ impl TraceContext {
             tracing: crate::tracing::CallerSpan::current(),
             ..ctx
         };
+        // With a client bound or not: the body runs inside the caller's OpenTelemetry `Context`.
+        #[cfg(feature = "opentelemetry")]
+        let ctx = TraceContext { otel, ..ctx };
         ctx
     }
 
@@ -209,6 +226,8 @@ impl TraceContext {
             captured_at: Some(Instant::now()),
             #[cfg(feature = "tracing")]
             tracing: Default::default(),
+            #[cfg(feature = "opentelemetry")]
+            otel: Default::default(),
         }
     }
 
@@ -232,6 +251,13 @@ impl TraceContext {
     pub(crate) fn split_tracing(mut self) -> (TraceContext, crate::tracing::CallerSpan) {
         let span = std::mem::take(&mut self.tracing);
         (self, span)
+    }
+
+    /// The context without its OpenTelemetry `Context`, and the `Context`.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn split_otel(mut self) -> (TraceContext, crate::opentelemetry::CallerContext) {
+        let otel = std::mem::take(&mut self.otel);
+        (self, otel)
     }
 
     /// `true` when there is nothing to continue: no client was bound at capture time.
@@ -288,6 +314,10 @@ impl TraceContext {
     pub fn run<R>(&self, name: &str, op: &str, body: impl FnOnce() -> R) -> R {
         // At once, on this thread: the names are borrowed, not copied into a `Builder`.
         let ctx = self.clone().anchored();
+        #[cfg(feature = "opentelemetry")]
+        let (ctx, otel) = ctx.split_otel();
+        #[cfg(feature = "opentelemetry")]
+        let _otel = otel.attached();
         #[cfg(feature = "tracing")]
         let (ctx, span) = ctx.split_tracing();
         if ctx.is_empty() {

@@ -51,6 +51,8 @@ pin_project! {
         state: State,
         // The caller's `tracing` span, the body's span inside it (feature `tracing`).
         body_span: BodySpan,
+        // The caller's OpenTelemetry `Context` (feature `opentelemetry`).
+        otel: BodyContext,
         // The rule on the output: a plain function, so the type names only the future.
         rule: Option<Rule<F::Output>>,
     }
@@ -61,6 +63,8 @@ pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            #[cfg(feature = "opentelemetry")]
+            let _otel = this.otel.attach();
             #[cfg(feature = "tracing")]
             let _span = this.body_span.resume();
             drop_inner_first(this.state, this.future);
@@ -92,12 +96,29 @@ fn body_span(pending: &mut Option<Pending>) -> BodySpan {
 #[cfg(not(feature = "tracing"))]
 fn body_span(_: &mut Option<Pending>) -> BodySpan {}
 
+/// The caller's OpenTelemetry `Context`, attached around each poll and the drop (feature
+/// `opentelemetry`); nothing without the feature.
+#[cfg(feature = "opentelemetry")]
+type BodyContext = crate::opentelemetry::CallerContext;
+#[cfg(not(feature = "opentelemetry"))]
+type BodyContext = ();
+
+/// Takes the caller's OpenTelemetry `Context` out of the work, before the work becomes a
+/// [`State`].
+#[cfg(feature = "opentelemetry")]
+fn body_context(pending: &mut Option<Pending>) -> BodyContext {
+    pending.as_mut().map(Pending::take_otel).unwrap_or_default()
+}
+#[cfg(not(feature = "opentelemetry"))]
+fn body_context(_: &mut Option<Pending>) -> BodyContext {}
+
 impl<F: Future> Continued<F> {
     /// `future` as the continuation `pending`, or as it is when there is none.
     pub(crate) fn new(mut pending: Option<Pending>, rule: Rule<F::Output>, future: F) -> Self {
         Continued {
             future: ManuallyDrop::new(future),
             body_span: body_span(&mut pending),
+            otel: body_context(&mut pending),
             state: State::new(pending),
             rule: Some(rule),
         }
@@ -122,8 +143,8 @@ impl State {
             None => State::Plain,
             Some(Pending::Ready(continuation, ..)) => State::Running(continuation),
             Some(Pending::Waiting(waiting)) => State::Pending(waiting),
-            #[cfg(feature = "tracing")]
-            Some(Pending::Plain(_)) => State::Plain,
+            #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+            Some(Pending::Plain(..)) => State::Plain,
         }
     }
 
@@ -180,6 +201,8 @@ impl<F: Future> Future for Continued<F> {
         // SAFETY: a pinned projection through `ManuallyDrop`, which is `repr(transparent)` and
         // never moves its content.
         let future = unsafe { this.future.map_unchecked_mut(|future| &mut **future) };
+        #[cfg(feature = "opentelemetry")]
+        let _otel = this.otel.attach();
         let Some(hub) = this.state.enter("Continued") else {
             #[cfg(feature = "tracing")]
             let _span = this.body_span.enter();
@@ -226,11 +249,14 @@ pin_project! {
         stream: ManuallyDrop<S>,
         state: State,
         body_span: BodySpan,
+        otel: BodyContext,
     }
 
     impl<S> PinnedDrop for ContinuedStream<S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            #[cfg(feature = "opentelemetry")]
+            let _otel = this.otel.attach();
             #[cfg(feature = "tracing")]
             let _span = this.body_span.resume();
             drop_inner_first(this.state, this.stream);
@@ -244,6 +270,7 @@ impl<S> ContinuedStream<S> {
         ContinuedStream {
             stream: ManuallyDrop::new(stream),
             body_span: body_span(&mut pending),
+            otel: body_context(&mut pending),
             state: State::new(pending),
         }
     }
@@ -260,6 +287,8 @@ impl<S: futures_core::Stream> futures_core::Stream for ContinuedStream<S> {
         if let State::Done = this.state {
             return Poll::Ready(None);
         }
+        #[cfg(feature = "opentelemetry")]
+        let _otel = this.otel.attach();
         let Some(hub) = this.state.enter("ContinuedStream") else {
             #[cfg(feature = "tracing")]
             let _span = this.body_span.enter();

@@ -26,6 +26,8 @@ mod monitor;
 #[cfg(feature = "nats")]
 pub mod nats;
 pub mod op;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
 mod pending;
 mod propagation;
 pub mod queue;

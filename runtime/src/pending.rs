@@ -108,17 +108,23 @@ fn without_type_arguments(path: &'static str) -> Label {
 pub(crate) enum Pending {
     /// Nothing will be recorded (the caller's trace is not sent): the fork was made at the
     /// spawning call, and there is nothing left to start. This keeps the work's state as small as
-    /// a hand-bound future's. With the caller's `tracing` span, if any (feature `tracing`).
+    /// a hand-bound future's. With the caller's `tracing` span, if any (feature `tracing`), and
+    /// OpenTelemetry `Context` (feature `opentelemetry`).
     Ready(
         Continuation,
         #[cfg(feature = "tracing")] crate::tracing::CallerSpan,
+        #[cfg(feature = "opentelemetry")] crate::opentelemetry::CallerContext,
     ),
     /// Started on the thread that runs the work.
     Waiting(Waiting),
     /// Nothing to continue (no client was bound where the context was captured), but the
-    /// caller's `tracing` span to run the body inside (feature `tracing`).
-    #[cfg(feature = "tracing")]
-    Plain(crate::tracing::CallerSpan),
+    /// caller's `tracing` span (feature `tracing`) or OpenTelemetry `Context` (feature
+    /// `opentelemetry`) to run the body inside.
+    #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+    Plain(
+        #[cfg(feature = "tracing")] crate::tracing::CallerSpan,
+        #[cfg(feature = "opentelemetry")] crate::opentelemetry::CallerContext,
+    ),
 }
 
 /// A continuation to start on the thread that runs the work. Its parts are boxed, so that work
@@ -151,19 +157,31 @@ impl Pending {
         monitor: Option<Box<Monitor>>,
     ) -> Option<Self> {
         if ctx.is_empty() {
-            #[cfg(feature = "tracing")]
+            #[cfg(all(feature = "tracing", not(feature = "opentelemetry")))]
             if !ctx.tracing.is_none() {
                 return Some(Pending::Plain(ctx.tracing));
+            }
+            #[cfg(all(feature = "opentelemetry", not(feature = "tracing")))]
+            if !ctx.otel.is_none() {
+                return Some(Pending::Plain(ctx.otel));
+            }
+            #[cfg(all(feature = "tracing", feature = "opentelemetry"))]
+            if !ctx.tracing.is_none() || !ctx.otel.is_none() {
+                return Some(Pending::Plain(ctx.tracing, ctx.otel));
             }
             return None;
         }
         if ctx.unrecorded() && monitor.is_none() {
             #[cfg(feature = "tracing")]
             let (ctx, span) = ctx.split_tracing();
+            #[cfg(feature = "opentelemetry")]
+            let (ctx, otel) = ctx.split_otel();
             return Some(Pending::Ready(
                 Continuation::unrecorded(ctx),
                 #[cfg(feature = "tracing")]
                 span,
+                #[cfg(feature = "opentelemetry")]
+                otel,
             ));
         }
         Some(Pending::Waiting(Waiting {
@@ -183,8 +201,8 @@ impl Pending {
         match self {
             Pending::Ready(continuation, ..) => continuation,
             Pending::Waiting(waiting) => waiting.start(),
-            #[cfg(feature = "tracing")]
-            Pending::Plain(_) => unreachable!("plain work has nothing to start: it runs as it is"),
+            #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+            Pending::Plain(..) => unreachable!("plain work has nothing to start: it runs as it is"),
         }
     }
 
@@ -192,11 +210,24 @@ impl Pending {
     #[cfg(feature = "tracing")]
     pub(crate) fn take_span(&mut self) -> crate::tracing::CallerSpan {
         match self {
-            Pending::Ready(_, span) | Pending::Plain(span) => std::mem::take(span),
+            Pending::Ready(_, span, ..) | Pending::Plain(span, ..) => std::mem::take(span),
             Pending::Waiting(waiting) => waiting
                 .parts
                 .as_mut()
                 .map(|parts| std::mem::take(&mut parts.ctx.tracing))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Takes the caller's OpenTelemetry `Context` out of the work, to attach where it runs.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn take_otel(&mut self) -> crate::opentelemetry::CallerContext {
+        match self {
+            Pending::Ready(.., otel) | Pending::Plain(.., otel) => std::mem::take(otel),
+            Pending::Waiting(waiting) => waiting
+                .parts
+                .as_mut()
+                .map(|parts| std::mem::take(&mut parts.ctx.otel))
                 .unwrap_or_default(),
         }
     }
@@ -210,17 +241,23 @@ impl Pending {
         body: impl FnOnce() -> R,
     ) -> R {
         match pending {
-            #[cfg(not(feature = "tracing"))]
+            #[cfg(not(any(feature = "tracing", feature = "opentelemetry")))]
             Some(pending) => run_on_hub(pending.start(), rule, body),
-            // The body's span is entered once the continuation is started, around its hub.
-            #[cfg(feature = "tracing")]
+            // The body's span is entered once the continuation is started, around its hub; the
+            // caller's OpenTelemetry `Context` is attached around both.
+            #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
             Some(mut pending) => {
+                #[cfg(feature = "opentelemetry")]
+                let _otel = pending.take_otel().attached();
+                #[cfg(feature = "tracing")]
                 let span = pending.take_span();
-                if let Pending::Plain(_) = pending {
+                if let Pending::Plain(..) = pending {
+                    #[cfg(feature = "tracing")]
                     let _span = span.entered();
                     return body();
                 }
                 let continuation = pending.start();
+                #[cfg(feature = "tracing")]
                 let _span = span.entered();
                 run_on_hub(continuation, rule, body)
             }
