@@ -40,31 +40,22 @@
 //! so apalis' retry layer runs it again), `--heartbeat-ms MS` (apalis-redis' heartbeat; a worker
 //! that misses 2 is dead and its tasks re-enqueued; default 1000).
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use apalis::prelude::{
     BoxDynError, RetryPolicy, TaskId, WorkerBuilder, WorkerBuilderExt, WorkerContext,
 };
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
-use sentry::protocol::{EnvelopeItem, SpanStatus};
-use sentry::{ClientOptions, Envelope, Transport};
-use serde::{Deserialize, Serialize};
-use traced_spawn::console::{ConsoleTransport, Trace};
-use traced_spawn::queue::{OP_PROCESS, OP_PUBLISH};
+use sentry::protocol::SpanStatus;
+use traced_spawn_examples::queue::{self, demo_id, report_to, send_reply, unix_ms, Reply};
 
-/// The task: post an answer to a question in a channel.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Reply {
-    channel: String,
-    question: String,
-}
+const PROGRAM: &str = "apalis_queue";
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Options {
     queue: String,
     envelopes: Option<PathBuf>,
@@ -86,28 +77,16 @@ fn main() -> ExitCode {
     let (mode, options) = match parse_args() {
         Ok(parsed) => parsed,
         Err(message) => {
-            eprintln!("apalis_queue: {message}");
+            eprintln!("{PROGRAM}: {message}");
             return ExitCode::from(2);
         }
     };
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
 
-    let mut guard = None;
-    let mut reporter = None;
-    match &options.envelopes {
-        Some(path) => match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            Ok(file) => guard = Some(init_with_transport(Arc::new(JsonLines(Mutex::new(file))))),
-            Err(err) => {
-                eprintln!("apalis_queue: --envelopes {}: {err}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => reporter = Some(traced_spawn::console::init()),
-    }
+    let (guard, reporter) = match report_to(PROGRAM, options.envelopes.as_deref()) {
+        Ok(report) => report,
+        Err(code) => return code,
+    };
     if let (Some(reporter), Mode::Worker) = (&reporter, &mode) {
         reporter.print_live(Duration::from_millis(500));
     }
@@ -123,7 +102,7 @@ fn main() -> ExitCode {
             Mode::Worker => match worker(&url, &options).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
-                    eprintln!("apalis_queue: worker: {err}");
+                    eprintln!("{PROGRAM}: worker: {err}");
                     ExitCode::FAILURE
                 }
             },
@@ -231,7 +210,7 @@ async fn produce(url: &str, options: &Options, n: usize) -> ExitCode {
     let mut storage = match storage(url, options).await {
         Ok(storage) => storage,
         Err(err) => {
-            eprintln!("apalis_queue: {err}");
+            eprintln!("{PROGRAM}: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -240,7 +219,7 @@ async fn produce(url: &str, options: &Options, n: usize) -> ExitCode {
         match handle(&mut storage, options, "C042", &format!("question {i}")).await {
             Ok(answer) => println!("handler answered {answer}"),
             Err(err) => {
-                eprintln!("apalis_queue: {err}");
+                eprintln!("{PROGRAM}: {err}");
                 failed = true;
                 break;
             }
@@ -345,32 +324,6 @@ async fn run_task(
     Ok(())
 }
 
-/// The work: generate the answer, post it. Its spans nest under `queue.process`.
-async fn send_reply(reply: Reply, work_ms: u64) -> Result<(), String> {
-    let parent = sentry::configure_scope(|scope| scope.get_span());
-    let child = |op: &str, description: &str| {
-        parent
-            .as_ref()
-            .map(|parent| parent.start_child(op, description))
-    };
-    let generate = child("llm.generate", "generate answer");
-    tokio::time::sleep(Duration::from_millis(work_ms)).await;
-    let answer = format!("the answer to {:?} is 42", reply.question);
-    if let Some(span) = generate {
-        span.set_status(SpanStatus::Ok);
-        span.finish();
-    }
-    let post = child("http.client", "POST /api/chat.update");
-    if let Some(span) = post {
-        span.set_status(SpanStatus::Ok);
-        span.finish();
-    }
-    if work_ms > 0 {
-        println!("posted: #{}: {answer}", reply.channel);
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------------
 // Demo: the handler here, the worker in a child process, one trace printed.
 
@@ -380,175 +333,22 @@ async fn demo(
     reporter: Option<&traced_spawn::console::Reporter>,
 ) -> ExitCode {
     let Some(reporter) = reporter else {
-        eprintln!("apalis_queue: --demo prints the trace: it cannot write --envelopes");
+        eprintln!("{PROGRAM}: --demo prints the trace: it cannot write --envelopes");
         return ExitCode::from(2);
     };
-    let id = format!("{:x}", unix_ms() ^ u64::from(std::process::id()));
-    let queue_name = format!("{}:demo-{id}", options.queue);
-    let envelopes = std::env::temp_dir().join(format!("apalis_queue-worker-{id}.jsonl"));
-    let mut storage = match storage(
-        url,
-        &Options {
-            queue: queue_name.clone(),
-            ..clone_options(options)
-        },
-    )
-    .await
-    {
+    let id = demo_id();
+    let demo_options = Options {
+        queue: format!("{}:demo-{id}", options.queue),
+        ..options.clone()
+    };
+    let mut storage = match storage(url, &demo_options).await {
         Ok(storage) => storage,
         Err(err) => {
-            eprintln!("apalis_queue: {err}");
+            eprintln!("{PROGRAM}: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let exe = std::env::current_exe().expect("path of this program");
-    let mut worker = match Command::new(exe)
-        .args(["--worker", "--queue", &queue_name, "--jobs", "1"])
-        .arg("--envelopes")
-        .arg(&envelopes)
-        .stdin(Stdio::null())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(err) => {
-            eprintln!("apalis_queue: could not start the worker process: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-
-    let started = Instant::now();
-    let demo_options = Options {
-        queue: queue_name,
-        ..clone_options(options)
-    };
-    match handle(&mut storage, &demo_options, "C042", "why is the build red?").await {
-        Ok(answer) => println!(
-            "handler answered {answer} after {:.1} ms",
-            started.elapsed().as_secs_f64() * 1e3
-        ),
-        Err(err) => {
-            eprintln!("apalis_queue: {err}");
-            let _ = worker.kill();
-            let _ = worker.wait();
-            return ExitCode::FAILURE;
-        }
-    }
-
-    // The worker stops after its one task.
-    let status = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || {
-            let status = worker.wait();
-            (worker, status)
-        }),
-    )
-    .await;
-    let ok = matches!(&status, Ok(Ok((_, Ok(status)))) if status.success());
-    if !ok {
-        eprintln!("apalis_queue: the worker process failed or did not stop: {status:?}");
-        return ExitCode::FAILURE;
-    }
-    let received = read_json_lines(&envelopes, reporter.transport());
-    let _ = std::fs::remove_file(&envelopes);
-    if let Err(err) = received {
-        eprintln!("apalis_queue: reading the worker's transactions: {err}");
-        return ExitCode::FAILURE;
-    }
-    let traces = reporter.print_trees();
-    check_shape(&traces)
-}
-
-fn clone_options(options: &Options) -> Options {
-    Options {
-        queue: options.queue.clone(),
-        envelopes: options.envelopes.clone(),
-        work_ms: options.work_ms,
-        jobs: options.jobs,
-        exit_when_idle: options.exit_when_idle,
-        fail_first: options.fail_first,
-        heartbeat_ms: options.heartbeat_ms,
-    }
-}
-
-/// One trace: request -> queue.publish -> the worker's continuation -> queue.process -> the work.
-fn check_shape(traces: &[Trace]) -> ExitCode {
-    let code = traced_spawn_examples::check_linked(traces, 1, 1);
-    let linked = traces.first().is_some_and(|trace| {
-        let request = &trace.roots[0];
-        let publish = request.children.iter().find(|node| node.op == OP_PUBLISH);
-        let consumer =
-            publish.and_then(|publish| publish.children.iter().find(|node| node.is_continuation()));
-        let process = consumer
-            .and_then(|consumer| consumer.children.iter().find(|node| node.op == OP_PROCESS));
-        process.is_some_and(|process| {
-            process
-                .children
-                .iter()
-                .any(|node| node.op == "llm.generate")
-        })
-    });
-    if !linked {
-        eprintln!(
-            "error: expected request -> queue.publish -> continuation -> queue.process -> work"
-        );
-        return ExitCode::FAILURE;
-    }
-    code
-}
-
-/// Binds a client that samples every transaction and hands every envelope to `transport`.
-fn init_with_transport(transport: Arc<dyn Transport>) -> sentry::ClientInitGuard {
-    let mut options = ClientOptions::new().traces_sample_rate(1.0);
-    options.dsn = Some(
-        traced_spawn::console::PLACEHOLDER_DSN
-            .parse()
-            .expect("a valid DSN"),
-    );
-    options.transport = Some(Arc::new(move |_: &ClientOptions| transport.clone()));
-    sentry::init(options)
-}
-
-/// Writes each transaction (and event) as a JSON line, for another process to read.
-struct JsonLines(Mutex<std::fs::File>);
-
-impl Transport for JsonLines {
-    fn send_envelope(&self, envelope: Envelope) {
-        let mut file = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for item in envelope.items() {
-            let line = match item {
-                EnvelopeItem::Transaction(tx) => serde_json::json!({ "transaction": tx }),
-                EnvelopeItem::Event(event) => serde_json::json!({ "event": event }),
-                _ => continue,
-            };
-            if let Err(err) = writeln!(file, "{line}").and_then(|()| file.flush()) {
-                eprintln!("apalis_queue: could not write a transaction: {err}");
-            }
-        }
-    }
-}
-
-/// Feeds the transactions another process wrote with [`JsonLines`] to the console.
-fn read_json_lines(path: &PathBuf, console: &ConsoleTransport) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    for line in text.lines() {
-        let mut value: serde_json::Value =
-            serde_json::from_str(line).map_err(|err| err.to_string())?;
-        if let Some(tx) = value.get_mut("transaction").map(serde_json::Value::take) {
-            let tx: sentry::protocol::Transaction<'static> =
-                serde_json::from_value(tx).map_err(|err| err.to_string())?;
-            let mut envelope = Envelope::new();
-            envelope.add_item(tx);
-            console.send_envelope(envelope);
-        }
-    }
-    Ok(())
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+    let worker = ["--worker", "--queue", &demo_options.queue, "--jobs", "1"];
+    let handler = handle(&mut storage, &demo_options, "C042", "why is the build red?");
+    queue::demo(PROGRAM, &id, &worker, reporter, handler).await
 }

@@ -40,27 +40,17 @@
 //! the simulated answer takes, default 20), `--jobs N` (stop after N messages are done),
 //! `--exit-when-idle MS` (stop after MS without a message; default: run until killed).
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use futures_util::StreamExt;
-use sentry::protocol::{EnvelopeItem, SpanStatus};
-use sentry::{ClientOptions, Envelope, Transport};
-use serde::{Deserialize, Serialize};
-use traced_spawn::console::{ConsoleTransport, Trace};
+use sentry::protocol::SpanStatus;
 use traced_spawn::nats::Delivery;
-use traced_spawn::queue::{OP_PROCESS, OP_PUBLISH};
+use traced_spawn_examples::queue::{self, demo_id, report_to, send_reply, Reply};
 
-/// The message: post an answer to a question in a channel.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Reply {
-    channel: String,
-    question: String,
-}
+const PROGRAM: &str = "nats_queue";
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -84,28 +74,16 @@ fn main() -> ExitCode {
     let (mode, options) = match parse_args() {
         Ok(parsed) => parsed,
         Err(message) => {
-            eprintln!("nats_queue: {message}");
+            eprintln!("{PROGRAM}: {message}");
             return ExitCode::from(2);
         }
     };
     let url = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
 
-    let mut guard = None;
-    let mut reporter = None;
-    match &options.envelopes {
-        Some(path) => match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            Ok(file) => guard = Some(init_with_transport(Arc::new(JsonLines(Mutex::new(file))))),
-            Err(err) => {
-                eprintln!("nats_queue: --envelopes {}: {err}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => reporter = Some(traced_spawn::console::init()),
-    }
+    let (guard, reporter) = match report_to(PROGRAM, options.envelopes.as_deref()) {
+        Ok(report) => report,
+        Err(code) => return code,
+    };
     if let (Some(reporter), Mode::Worker) = (&reporter, &mode) {
         reporter.print_live(Duration::from_millis(500));
     }
@@ -121,7 +99,7 @@ fn main() -> ExitCode {
             Mode::Worker => match worker(&url, &options).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
-                    eprintln!("nats_queue: worker: {err}");
+                    eprintln!("{PROGRAM}: worker: {err}");
                     ExitCode::FAILURE
                 }
             },
@@ -260,19 +238,19 @@ async fn produce(url: &str, options: &Options, n: usize) -> ExitCode {
     let js = match connect(url).await {
         Ok(js) => js,
         Err(err) => {
-            eprintln!("nats_queue: {err}");
+            eprintln!("{PROGRAM}: {err}");
             return ExitCode::FAILURE;
         }
     };
     if let Err(err) = stream(&js, &options.subject).await {
-        eprintln!("nats_queue: {err}");
+        eprintln!("{PROGRAM}: {err}");
         return ExitCode::FAILURE;
     }
     for i in 0..n {
         match handle(&js, options, "C042", &format!("question {i}")).await {
             Ok(answer) => println!("handler answered {answer}"),
             Err(err) => {
-                eprintln!("nats_queue: {err}");
+                eprintln!("{PROGRAM}: {err}");
                 return ExitCode::FAILURE;
             }
         }
@@ -311,7 +289,7 @@ async fn worker(url: &str, options: &Options) -> Result<(), String> {
         let message = match next {
             Some(Ok(message)) => message,
             Some(Err(err)) => {
-                eprintln!("nats_queue: receiving: {err}");
+                eprintln!("{PROGRAM}: receiving: {err}");
                 continue;
             }
             None => return Err("the consumer's message stream ended".to_owned()),
@@ -332,12 +310,12 @@ async fn worker(url: &str, options: &Options) -> Result<(), String> {
         let acked = match &result {
             Ok(()) => message.double_ack().await,
             Err(err) => {
-                eprintln!("nats_queue: message {id}: {err}");
+                eprintln!("{PROGRAM}: message {id}: {err}");
                 message.ack_with(AckKind::Nak(None)).await
             }
         };
         if let Err(err) = acked {
-            eprintln!("nats_queue: acknowledging message {id}: {err}");
+            eprintln!("{PROGRAM}: acknowledging message {id}: {err}");
             continue;
         }
         if result.is_ok() {
@@ -350,32 +328,6 @@ async fn worker(url: &str, options: &Options) -> Result<(), String> {
     }
 }
 
-/// The work: generate the answer, post it. Its spans nest under `queue.process`.
-async fn send_reply(reply: Reply, work_ms: u64) -> Result<(), String> {
-    let parent = sentry::configure_scope(|scope| scope.get_span());
-    let child = |op: &str, description: &str| {
-        parent
-            .as_ref()
-            .map(|parent| parent.start_child(op, description))
-    };
-    let generate = child("llm.generate", "generate answer");
-    tokio::time::sleep(Duration::from_millis(work_ms)).await;
-    let answer = format!("the answer to {:?} is 42", reply.question);
-    if let Some(span) = generate {
-        span.set_status(SpanStatus::Ok);
-        span.finish();
-    }
-    let post = child("http.client", "POST /api/chat.update");
-    if let Some(span) = post {
-        span.set_status(SpanStatus::Ok);
-        span.finish();
-    }
-    if work_ms > 0 {
-        println!("posted: #{}: {answer}", reply.channel);
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------------
 // Demo: the handler here, the worker in a child process, one trace printed.
 
@@ -385,172 +337,34 @@ async fn demo(
     reporter: Option<&traced_spawn::console::Reporter>,
 ) -> ExitCode {
     let Some(reporter) = reporter else {
-        eprintln!("nats_queue: --demo prints the trace: it cannot write --envelopes");
+        eprintln!("{PROGRAM}: --demo prints the trace: it cannot write --envelopes");
         return ExitCode::from(2);
     };
-    let id = format!("{:x}", unix_ms() ^ u64::from(std::process::id()));
+    let id = demo_id();
     let demo_options = Options {
         subject: format!("{}.demo-{id}", options.subject),
         ..options.clone()
     };
-    let envelopes = std::env::temp_dir().join(format!("nats_queue-worker-{id}.jsonl"));
     let js = match connect(url).await {
         Ok(js) => js,
         Err(err) => {
-            eprintln!("nats_queue: {err}");
+            eprintln!("{PROGRAM}: {err}");
             return ExitCode::FAILURE;
         }
     };
     if let Err(err) = stream(&js, &demo_options.subject).await {
-        eprintln!("nats_queue: {err}");
+        eprintln!("{PROGRAM}: {err}");
         return ExitCode::FAILURE;
     }
-    let code = demo_run(&js, &demo_options, &envelopes, reporter).await;
-    let _ = std::fs::remove_file(&envelopes);
+    let worker = [
+        "--worker",
+        "--subject",
+        &demo_options.subject,
+        "--jobs",
+        "1",
+    ];
+    let handler = handle(&js, &demo_options, "C042", "why is the build red?");
+    let code = queue::demo(PROGRAM, &id, &worker, reporter, handler).await;
     let _ = js.delete_stream(stream_name(&demo_options.subject)).await;
     code
-}
-
-async fn demo_run(
-    js: &jetstream::Context,
-    options: &Options,
-    envelopes: &PathBuf,
-    reporter: &traced_spawn::console::Reporter,
-) -> ExitCode {
-    let exe = std::env::current_exe().expect("path of this program");
-    let mut worker = match Command::new(exe)
-        .args(["--worker", "--subject", &options.subject, "--jobs", "1"])
-        .arg("--envelopes")
-        .arg(envelopes)
-        .stdin(Stdio::null())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(err) => {
-            eprintln!("nats_queue: could not start the worker process: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-
-    let started = Instant::now();
-    match handle(js, options, "C042", "why is the build red?").await {
-        Ok(answer) => println!(
-            "handler answered {answer} after {:.1} ms",
-            started.elapsed().as_secs_f64() * 1e3
-        ),
-        Err(err) => {
-            eprintln!("nats_queue: {err}");
-            let _ = worker.kill();
-            let _ = worker.wait();
-            return ExitCode::FAILURE;
-        }
-    }
-
-    // The worker stops after its one message.
-    let status = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || {
-            let status = worker.wait();
-            (worker, status)
-        }),
-    )
-    .await;
-    let ok = matches!(&status, Ok(Ok((_, Ok(status)))) if status.success());
-    if !ok {
-        if let Ok(Ok((mut worker, _))) = status {
-            let _ = worker.kill();
-            let _ = worker.wait();
-        }
-        eprintln!("nats_queue: the worker process failed or did not stop");
-        return ExitCode::FAILURE;
-    }
-    if let Err(err) = read_json_lines(envelopes, reporter.transport()) {
-        eprintln!("nats_queue: reading the worker's transactions: {err}");
-        return ExitCode::FAILURE;
-    }
-    let traces = reporter.print_trees();
-    check_shape(&traces)
-}
-
-/// One trace: request -> queue.publish -> the worker's continuation -> queue.process -> the work.
-fn check_shape(traces: &[Trace]) -> ExitCode {
-    let code = traced_spawn_examples::check_linked(traces, 1, 1);
-    let linked = traces.first().is_some_and(|trace| {
-        let request = &trace.roots[0];
-        let publish = request.children.iter().find(|node| node.op == OP_PUBLISH);
-        let consumer =
-            publish.and_then(|publish| publish.children.iter().find(|node| node.is_continuation()));
-        let process = consumer
-            .and_then(|consumer| consumer.children.iter().find(|node| node.op == OP_PROCESS));
-        process.is_some_and(|process| {
-            process
-                .children
-                .iter()
-                .any(|node| node.op == "llm.generate")
-        })
-    });
-    if !linked {
-        eprintln!(
-            "error: expected request -> queue.publish -> continuation -> queue.process -> work"
-        );
-        return ExitCode::FAILURE;
-    }
-    code
-}
-
-/// Binds a client that samples every transaction and hands every envelope to `transport`.
-fn init_with_transport(transport: Arc<dyn Transport>) -> sentry::ClientInitGuard {
-    let mut options = ClientOptions::new().traces_sample_rate(1.0);
-    options.dsn = Some(
-        traced_spawn::console::PLACEHOLDER_DSN
-            .parse()
-            .expect("a valid DSN"),
-    );
-    options.transport = Some(Arc::new(move |_: &ClientOptions| transport.clone()));
-    sentry::init(options)
-}
-
-/// Writes each transaction (and event) as a JSON line, for another process to read.
-struct JsonLines(Mutex<std::fs::File>);
-
-impl Transport for JsonLines {
-    fn send_envelope(&self, envelope: Envelope) {
-        let mut file = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for item in envelope.items() {
-            let line = match item {
-                EnvelopeItem::Transaction(tx) => serde_json::json!({ "transaction": tx }),
-                EnvelopeItem::Event(event) => serde_json::json!({ "event": event }),
-                _ => continue,
-            };
-            if let Err(err) = writeln!(file, "{line}").and_then(|()| file.flush()) {
-                eprintln!("nats_queue: could not write a transaction: {err}");
-            }
-        }
-    }
-}
-
-/// Feeds the transactions another process wrote with [`JsonLines`] to the console.
-fn read_json_lines(path: &PathBuf, console: &ConsoleTransport) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    for line in text.lines() {
-        let mut value: serde_json::Value =
-            serde_json::from_str(line).map_err(|err| err.to_string())?;
-        if let Some(tx) = value.get_mut("transaction").map(serde_json::Value::take) {
-            let tx: sentry::protocol::Transaction<'static> =
-                serde_json::from_value(tx).map_err(|err| err.to_string())?;
-            let mut envelope = Envelope::new();
-            envelope.add_item(tx);
-            console.send_envelope(envelope);
-        }
-    }
-    Ok(())
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }

@@ -330,28 +330,17 @@ fn serve_envelopes(
     let _ = stream.set_nodelay(true);
     let mut reader = std::io::BufReader::new(stream);
     loop {
-        let mut request_line = String::new();
-        if !matches!(reader.read_line(&mut request_line), Ok(n) if n > 0) {
+        let Some((_, headers)) = read_request_head(&mut reader) else {
             return;
-        }
+        };
         let (mut length, mut chunked, mut close) = (0usize, false, false);
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                let value = value.trim().to_ascii_lowercase();
-                match name.trim().to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.parse().unwrap_or(0),
-                    "transfer-encoding" => chunked = value.contains("chunked"),
-                    "connection" => close = value == "close",
-                    _ => {}
-                }
+        for (name, value) in headers {
+            let value = value.to_ascii_lowercase();
+            match name.as_str() {
+                "content-length" => length = value.parse().unwrap_or(0),
+                "transfer-encoding" => chunked = value.contains("chunked"),
+                "connection" => close = value == "close",
+                _ => {}
             }
         }
         let mut body = Vec::new();
@@ -447,4 +436,360 @@ pub fn python_peer() -> Option<std::path::PathBuf> {
         python.display()
     );
     None
+}
+
+/// Reads the head of an HTTP/1.1 request: its request line, and its header lines up to the blank
+/// line that ends them, each as its name in lowercase and its value trimmed. `None` when the
+/// connection ends (or a read times out) first.
+pub fn read_request_head(
+    reader: &mut impl std::io::BufRead,
+) -> Option<(String, Vec<(String, String)>)> {
+    let mut request_line = String::new();
+    if !matches!(reader.read_line(&mut request_line), Ok(n) if n > 0) {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            return Some((request_line, headers));
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+}
+
+/// A writer for `fmt` layers that keeps what was written: pass `move || lines.clone()` as the
+/// layer's writer, read it back with [`Lines::text`].
+#[derive(Debug, Clone, Default)]
+pub struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Lines {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        String::from_utf8(bytes).expect("UTF-8 lines")
+    }
+}
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// End to end through a queue: an example program (`apalis_queue`, `nats_queue`) run as separate
+/// processes against a real server, each writing every transaction it sends as a JSON line to a
+/// file of its own (`--envelopes FILE`), read back as JSON values.
+pub mod e2e {
+    use std::io::{BufRead, BufReader, Read};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use serde_json::Value;
+
+    /// How long any one process of a test may run.
+    pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(40);
+
+    /// An example program and the server it needs.
+    #[derive(Debug)]
+    pub struct Example {
+        /// The example's name (`apalis_queue`).
+        pub name: &'static str,
+        /// The environment variable that overrides the path of its binary (`APALIS_QUEUE_BIN`).
+        pub bin_var: &'static str,
+        /// The environment variable with the server's URL (`REDIS_URL`), also passed to the
+        /// example.
+        pub url_var: &'static str,
+        /// The server's name (`Redis`).
+        pub server: &'static str,
+        /// Its folder under `scripts/` (`redis`).
+        pub scripts: &'static str,
+    }
+
+    impl Example {
+        /// The server to use, or `None` (with a printed notice) when the test is to be skipped;
+        /// with `CI=true`, a missing URL fails the test.
+        pub fn url(&self, test: &str) -> Option<String> {
+            let (var, scripts) = (self.url_var, self.scripts);
+            match std::env::var(var) {
+                Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+                _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+                    panic!(
+                        "{var} is not set, and CI=true: start {} with scripts/{scripts}/start.sh",
+                        self.server
+                    )
+                }
+                _ => {
+                    eprintln!(
+                        "SKIPPED {test}: {var} is not set (bash scripts/{scripts}/setup.sh && \
+                         export {var}=\"$(bash scripts/{scripts}/start.sh)\")"
+                    );
+                    None
+                }
+            }
+        }
+
+        /// The example program.
+        pub fn binary(&self) -> PathBuf {
+            crate::example_binary(self.name, self.bin_var)
+        }
+
+        /// Starts the example with `args` against the server at `url`.
+        pub fn start(&'static self, url: &str, args: &[&str]) -> Proc {
+            self.start_with(url, args, |_| {})
+        }
+
+        /// Starts the example with `args`; the receiver gets each stdout line that starts with
+        /// `prefix`, as it is printed.
+        pub fn start_watching(
+            &'static self,
+            url: &str,
+            args: &[&str],
+            prefix: &'static str,
+        ) -> (Proc, std::sync::mpsc::Receiver<String>) {
+            let (lines, watched) = std::sync::mpsc::channel();
+            let proc = self.start_with(url, args, move |line| {
+                if line.starts_with(prefix) {
+                    let _ = lines.send(line.to_owned());
+                }
+            });
+            (proc, watched)
+        }
+
+        /// Starts the example with `args`; `on_line` sees each stdout line as it is printed.
+        pub fn start_with(
+            &'static self,
+            url: &str,
+            args: &[&str],
+            mut on_line: impl FnMut(&str) + Send + 'static,
+        ) -> Proc {
+            let envelopes = std::env::temp_dir()
+                .join(format!("{}.jsonl", unique(&format!("e2e-{}", self.name))));
+            let mut child = Command::new(self.binary())
+                .args(args)
+                .arg("--envelopes")
+                .arg(&envelopes)
+                .env(self.url_var, url)
+                .env_remove("SENTRY_DSN")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|err| panic!("start {}: {err}", self.name));
+            let out = child.stdout.take().expect("stdout");
+            let mut err = child.stderr.take().expect("stderr");
+            let out = std::thread::spawn(move || {
+                let mut text = String::new();
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    on_line(&line);
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                text
+            });
+            let err = std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = err.read_to_string(&mut text);
+                text
+            });
+            Proc {
+                example: self,
+                child,
+                envelopes,
+                out: Some(out),
+                err: Some(err),
+            }
+        }
+    }
+
+    /// A name no other test or run uses: for queues, subjects, consumers and envelope files.
+    pub fn unique(what: &str) -> String {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        format!(
+            "{what}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        )
+    }
+
+    /// One process of the example, writing its transactions to its own file; killed (if still
+    /// running) and its file removed when dropped.
+    #[derive(Debug)]
+    pub struct Proc {
+        example: &'static Example,
+        /// The process.
+        pub child: Child,
+        envelopes: PathBuf,
+        out: Option<std::thread::JoinHandle<String>>,
+        err: Option<std::thread::JoinHandle<String>>,
+    }
+
+    impl Proc {
+        /// Waits for the process (killing it after [`PROCESS_TIMEOUT`]); returns its status,
+        /// stdout and stderr.
+        pub fn wait(&mut self) -> (ExitStatus, String, String) {
+            let name = self.example.name;
+            let deadline = Instant::now() + PROCESS_TIMEOUT;
+            let status = loop {
+                if let Some(status) = self
+                    .child
+                    .try_wait()
+                    .unwrap_or_else(|err| panic!("wait for {name}: {err}"))
+                {
+                    break status;
+                }
+                if Instant::now() >= deadline {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "{name} did not finish in {PROCESS_TIMEOUT:?}:\n{}\n{}",
+                        self.out.take().unwrap().join().unwrap_or_default(),
+                        self.err.take().unwrap().join().unwrap_or_default()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            let out = self
+                .out
+                .take()
+                .map(|t| t.join().unwrap_or_default())
+                .unwrap_or_default();
+            let err = self
+                .err
+                .take()
+                .map(|t| t.join().unwrap_or_default())
+                .unwrap_or_default();
+            (status, out, err)
+        }
+
+        /// Waits and asserts the process succeeded; returns its stdout.
+        pub fn succeed(&mut self) -> String {
+            let (status, out, err) = self.wait();
+            assert!(
+                status.success(),
+                "{} failed ({status}):\n{out}\n{err}",
+                self.example.name
+            );
+            out
+        }
+
+        /// Every transaction the process sent.
+        pub fn transactions(&self) -> Vec<Value> {
+            read_transactions(&self.envelopes)
+        }
+    }
+
+    impl Drop for Proc {
+        fn drop(&mut self) {
+            if self.child.try_wait().ok().flatten().is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+            let _ = std::fs::remove_file(&self.envelopes);
+        }
+    }
+
+    /// The transactions in a file of JSON lines (none when there is no file: nothing was sent).
+    pub fn read_transactions(path: &Path) -> Vec<Value> {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Vec::new(); // nothing was ever sent
+        };
+        text.lines()
+            .map(|line| serde_json::from_str::<Value>(line).expect("a JSON line"))
+            .filter_map(|mut line| line.get_mut("transaction").map(Value::take))
+            .collect()
+    }
+
+    /// The trace context of a transaction.
+    pub fn trace(tx: &Value) -> &Value {
+        &tx["contexts"]["trace"]
+    }
+
+    /// The one span of `tx` with op `op`; panics when there is not exactly one.
+    pub fn only<'a>(tx: &'a Value, op: &str) -> &'a Value {
+        let found: Vec<&Value> = tx["spans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|span| span["op"] == op)
+            .collect();
+        assert_eq!(found.len(), 1, "one {op} span expected in {tx:#}");
+        found[0]
+    }
+
+    /// Each of the producer's request transactions (`POST /slack/commands`) with its one
+    /// `queue.publish` span.
+    pub fn requests_and_publishes(producer: &[Value]) -> Vec<(&Value, &Value)> {
+        producer
+            .iter()
+            .map(|request| {
+                assert_eq!(request["transaction"], "POST /slack/commands");
+                (request, only(request, "queue.publish"))
+            })
+            .collect()
+    }
+
+    /// Asserts that the one task `producer` sent, whose first worker `doomed` was killed before
+    /// it finished, was processed once more by `rescuer`: in the same trace, under the same
+    /// publish span, as retry 1, with status `ok`, while `doomed` sent nothing. Returns that
+    /// `queue.process` span.
+    pub fn assert_processed_again(producer: &Proc, doomed: &Proc, rescuer: &Proc) -> Value {
+        let produced = producer.transactions();
+        let (request, publish) = requests_and_publishes(&produced)[0];
+        assert!(
+            doomed.transactions().is_empty(),
+            "the killed worker sent nothing"
+        );
+        let consumed = rescuer.transactions();
+        assert_eq!(consumed.len(), 1, "processed once more: {consumed:#?}");
+        let consumer = &consumed[0];
+        assert_eq!(
+            trace(consumer)["trace_id"],
+            trace(request)["trace_id"],
+            "same trace"
+        );
+        assert_eq!(trace(consumer)["parent_span_id"], publish["span_id"]);
+        let process = only(consumer, "queue.process");
+        assert_eq!(process["data"]["messaging.message.retry.count"], 1);
+        assert_eq!(
+            process["data"]["messaging.message.id"],
+            publish["data"]["messaging.message.id"]
+        );
+        assert_eq!(process["status"], "ok");
+        process.clone()
+    }
+
+    /// A URL on loopback where nothing listens (a port just released by the kernel), in
+    /// `scheme`.
+    pub fn down_url(scheme: &str) -> (String, u16) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        (format!("{scheme}://127.0.0.1:{port}"), port)
+    }
 }

@@ -9,10 +9,12 @@
 //! `SENTRY_SPOTLIGHT`, and the DSN's `/api/1/envelope/`), Spotlight's with
 //! `Content-Type: application/x-sentry-envelope`, and no client report of a discard may be sent.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use traced_spawn_tests::read_request_head;
 
 /// How long the server keeps an idle connection open.
 const SERVER_KEEP_ALIVE: Duration = Duration::from_secs(2);
@@ -50,27 +52,16 @@ fn serve(stream: TcpStream, requests: &mpsc::Sender<Request>) {
         .expect("timeout");
     let mut reader = BufReader::new(stream);
     loop {
-        let mut request_line = String::new();
         // Nothing for SERVER_KEEP_ALIVE (or the client closed): close the connection.
-        if !matches!(reader.read_line(&mut request_line), Ok(n) if n > 0) {
+        let Some((request_line, headers)) = read_request_head(&mut reader) else {
             return;
-        }
+        };
         let (mut length, mut content_type) = (0usize, None);
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                match name.trim().to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.trim().parse().unwrap_or(0),
-                    "content-type" => content_type = Some(value.trim().to_owned()),
-                    _ => {}
-                }
+        for (name, value) in headers {
+            match name.as_str() {
+                "content-length" => length = value.parse().unwrap_or(0),
+                "content-type" => content_type = Some(value),
+                _ => {}
             }
         }
         let mut body = vec![0; length];

@@ -2,11 +2,8 @@
 //! and the continuation (or the span under it) as their span. Read from the envelopes sentry's
 //! test transport captured, and from the lines `console::fmt_layer` writes.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use sentry::protocol::{EnvelopeItem, ItemContainer, Log};
-use traced_spawn_tests::{capture, in_request, sampled, tx_trace, Captured};
+use traced_spawn_tests::{capture, in_request, sampled, tx_trace, Captured, Lines};
 use tracing_subscriber::prelude::*;
 
 fn logs(captured: &Captured) -> Vec<&Log> {
@@ -61,20 +58,6 @@ fn a_sentry_log_in_a_traced_body_carries_the_continuation_trace() {
     );
 }
 
-/// A writer for `fmt` layers that keeps what was written.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn tracing_events_in_a_traced_body_become_logs_and_lines_of_the_continuation() {
     let lines = Lines::default();
@@ -105,7 +88,7 @@ fn tracing_events_in_a_traced_body_become_logs_and_lines_of_the_continuation() {
         .expect("sentry-tracing's LogLayer sent the event as a log");
     assert_eq!(log.trace_id, Some(continuation.trace_id));
 
-    let written = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let written = lines.text();
     let expected = format!(
         "trace_id={} span_id={} ",
         continuation.trace_id, continuation.span_id

@@ -315,67 +315,59 @@ fn assert_one_transaction_with_children(arrived: &Received, description: &str) {
     }
 }
 
-#[test]
-fn child_fan_out_arrives_as_one_transaction_without_flush_or_capacity() {
+/// Runs `fan_out` inside the request, once against a fast and once against a slow receiver
+/// (default capacity, no flush), and asserts each time that the request arrived as one
+/// transaction with `N` child spans described `description`; `what` names the fan-out in the log.
+fn assert_fan_out_arrives_as_one_transaction(what: &str, description: &str, fan_out: impl Fn()) {
     let _serial = serial();
     for latency in [Duration::ZERO, SLOW] {
         let receiver = Receiver::start(latency);
         let started = Instant::now();
         {
             let _guard = sentry::init(options(&receiver, None));
-            in_request("request", |_| {
-                let handles: Vec<_> = (0..N).map(part).collect();
-                for (i, handle) in handles.into_iter().enumerate() {
-                    assert_eq!(handle.join().unwrap(), i);
-                }
-            });
+            in_request("request", |_| fan_out());
         }
         let arrived = receiver.received();
         eprintln!(
-            "[delivery] {N} rayon jobs as `child` spans, {latency:?}, capacity 30 (default), no \
-             flush: {} transaction with {} spans arrived, {:?}",
+            "[delivery] {what}, {latency:?}, capacity 30 (default), no flush: {} transaction \
+             with {} spans arrived, {:?}",
             arrived.transaction_count(),
             arrived.transactions.first().map_or(0, |tx| tx.spans.len()),
             started.elapsed()
         );
-        assert_one_transaction_with_children(&arrived, "delivery::part");
+        assert_one_transaction_with_children(&arrived, description);
     }
+}
+
+#[test]
+fn child_fan_out_arrives_as_one_transaction_without_flush_or_capacity() {
+    let what = format!("{N} rayon jobs as `child` spans");
+    assert_fan_out_arrives_as_one_transaction(&what, "delivery::part", || {
+        let handles: Vec<_> = (0..N).map(part).collect();
+        for (i, handle) in handles.into_iter().enumerate() {
+            assert_eq!(handle.join().unwrap(), i);
+        }
+    });
 }
 
 #[test]
 fn par_iter_in_current_trace_arrives_as_one_transaction_without_flush_or_capacity() {
     use rayon::prelude::*;
-    let _serial = serial();
-    for latency in [Duration::ZERO, SLOW] {
-        let receiver = Receiver::start(latency);
-        let started = Instant::now();
-        {
-            let _guard = sentry::init(options(&receiver, None));
-            in_request("request", |_| {
-                let sum: usize = (0..N)
-                    .into_par_iter()
-                    .map(traced_spawn::in_current_trace(|i: usize| {
-                        let parent = sentry::configure_scope(|scope| scope.get_span());
-                        let span = parent
-                            .expect("the request's span")
-                            .start_child("item", "item");
-                        span.finish();
-                        i
-                    }))
-                    .sum();
-                assert_eq!(sum, N * (N - 1) / 2);
-            });
-        }
-        let arrived = receiver.received();
-        eprintln!(
-            "[delivery] {N} par_iter items in `in_current_trace`, {latency:?}, capacity 30 \
-             (default), no flush: {} transaction with {} spans arrived, {:?}",
-            arrived.transaction_count(),
-            arrived.transactions.first().map_or(0, |tx| tx.spans.len()),
-            started.elapsed()
-        );
-        assert_one_transaction_with_children(&arrived, "item");
-    }
+    let what = format!("{N} par_iter items in `in_current_trace`");
+    assert_fan_out_arrives_as_one_transaction(&what, "item", || {
+        let sum: usize = (0..N)
+            .into_par_iter()
+            .map(traced_spawn::in_current_trace(|i: usize| {
+                let parent = sentry::configure_scope(|scope| scope.get_span());
+                let span = parent
+                    .expect("the request's span")
+                    .start_child("item", "item");
+                span.finish();
+                i
+            }))
+            .sum();
+        assert_eq!(sum, N * (N - 1) / 2);
+    });
 }
 
 // ---------------------------------------------------------------- the bound of `flush`

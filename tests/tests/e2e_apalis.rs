@@ -14,206 +14,30 @@
 //! (`target/debug/examples/apalis_queue`); `APALIS_QUEUE_BIN` overrides the path.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use traced_spawn_tests::e2e::{
+    assert_processed_again, down_url, only, requests_and_publishes, trace, unique, Example, Proc,
+};
 
-/// How long any one process of a test may run.
-const PROCESS_TIMEOUT: Duration = Duration::from_secs(40);
-
-/// The Redis to use, or `None` (with a printed notice) when the test is to be skipped.
-fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("REDIS_URL is not set, and CI=true: start Redis with scripts/redis/start.sh")
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: REDIS_URL is not set (bash scripts/redis/setup.sh && export \
-                 REDIS_URL=\"$(bash scripts/redis/start.sh)\")"
-            );
-            None
-        }
-    }
-}
-
-/// The `apalis_queue` example program.
-fn example_binary() -> PathBuf {
-    traced_spawn_tests::example_binary("apalis_queue", "APALIS_QUEUE_BIN")
-}
-
-/// A name no other test or run uses: for queues and envelope files.
-fn unique(what: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{what}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-/// One process of the example, writing its transactions to its own file.
-struct Proc {
-    child: Child,
-    envelopes: PathBuf,
-    out: Option<std::thread::JoinHandle<String>>,
-    err: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Proc {
-    fn start(url: &str, args: &[&str]) -> Proc {
-        Proc::start_with(url, args, |_| {})
-    }
-
-    /// Starts the example with `args`; `on_line` sees each stdout line as it is printed.
-    fn start_with(url: &str, args: &[&str], on_line: impl FnMut(&str) + Send + 'static) -> Proc {
-        let envelopes = std::env::temp_dir().join(format!("{}.jsonl", unique("e2e_apalis")));
-        let mut child = Command::new(example_binary())
-            .args(args)
-            .arg("--envelopes")
-            .arg(&envelopes)
-            .env("REDIS_URL", url)
-            .env_remove("SENTRY_DSN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start apalis_queue");
-        let out = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let mut on_line = on_line;
-        let out = std::thread::spawn(move || {
-            let mut text = String::new();
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                on_line(&line);
-                text.push_str(&line);
-                text.push('\n');
-            }
-            text
-        });
-        let err = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
-        Proc {
-            child,
-            envelopes,
-            out: Some(out),
-            err: Some(err),
-        }
-    }
-
-    /// Waits for the process (killing it after [`PROCESS_TIMEOUT`]); returns its status, stdout
-    /// and stderr.
-    fn wait(&mut self) -> (ExitStatus, String, String) {
-        let deadline = Instant::now() + PROCESS_TIMEOUT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait for apalis_queue") {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "apalis_queue did not finish in {PROCESS_TIMEOUT:?}:\n{}\n{}",
-                    self.out.take().unwrap().join().unwrap_or_default(),
-                    self.err.take().unwrap().join().unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let out = self
-            .out
-            .take()
-            .map(|t| t.join().unwrap_or_default())
-            .unwrap_or_default();
-        let err = self
-            .err
-            .take()
-            .map(|t| t.join().unwrap_or_default())
-            .unwrap_or_default();
-        (status, out, err)
-    }
-
-    /// Waits and asserts the process succeeded; returns its stdout.
-    fn succeed(&mut self) -> String {
-        let (status, out, err) = self.wait();
-        assert!(
-            status.success(),
-            "apalis_queue failed ({status}):\n{out}\n{err}"
-        );
-        out
-    }
-
-    /// Every transaction the process sent.
-    fn transactions(&self) -> Vec<Value> {
-        read_transactions(&self.envelopes)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_file(&self.envelopes);
-    }
-}
-
-fn read_transactions(path: &Path) -> Vec<Value> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new(); // nothing was ever sent
-    };
-    text.lines()
-        .map(|line| serde_json::from_str::<Value>(line).expect("a JSON line"))
-        .filter_map(|mut line| line.get_mut("transaction").map(Value::take))
-        .collect()
-}
-
-fn trace(tx: &Value) -> &Value {
-    &tx["contexts"]["trace"]
-}
-
-fn only<'a>(tx: &'a Value, op: &str) -> &'a Value {
-    let found: Vec<&Value> = tx["spans"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|span| span["op"] == op)
-        .collect();
-    assert_eq!(found.len(), 1, "one {op} span expected in {tx:#}");
-    found[0]
-}
-
-fn requests_and_publishes(producer: &[Value]) -> Vec<(&Value, &Value)> {
-    producer
-        .iter()
-        .map(|request| {
-            assert_eq!(request["transaction"], "POST /slack/commands");
-            (request, only(request, "queue.publish"))
-        })
-        .collect()
-}
+/// The `apalis_queue` example, on Redis.
+static APALIS: Example = Example {
+    name: "apalis_queue",
+    bin_var: "APALIS_QUEUE_BIN",
+    url_var: "REDIS_URL",
+    server: "Redis",
+    scripts: "redis",
+};
 
 #[test]
 fn a_request_and_its_task_in_a_worker_process_are_one_trace() {
-    let Some(url) = redis_url("a_request_and_its_task_in_a_worker_process_are_one_trace") else {
+    let Some(url) = APALIS.url("a_request_and_its_task_in_a_worker_process_are_one_trace") else {
         return;
     };
     let queue = unique("q-one");
-    let mut worker = Proc::start(&url, &["--worker", "--queue", &queue, "--jobs", "1"]);
-    let mut producer = Proc::start(&url, &["--produce", "1", "--queue", &queue]);
+    let mut worker = APALIS.start(&url, &["--worker", "--queue", &queue, "--jobs", "1"]);
+    let mut producer = APALIS.start(&url, &["--produce", "1", "--queue", &queue]);
     producer.succeed();
     worker.succeed();
 
@@ -246,16 +70,17 @@ fn a_request_and_its_task_in_a_worker_process_are_one_trace() {
 
 #[test]
 fn each_attempt_of_apalis_retry_layer_continues_the_same_publish_span() {
-    let Some(url) = redis_url("each_attempt_of_apalis_retry_layer_continues_the_same_publish_span")
+    let Some(url) =
+        APALIS.url("each_attempt_of_apalis_retry_layer_continues_the_same_publish_span")
     else {
         return;
     };
     let queue = unique("q-retry");
-    let mut worker = Proc::start(
+    let mut worker = APALIS.start(
         &url,
         &["--worker", "--queue", &queue, "--jobs", "1", "--fail-first"],
     );
-    let mut producer = Proc::start(&url, &["--produce", "1", "--queue", &queue]);
+    let mut producer = APALIS.start(&url, &["--produce", "1", "--queue", &queue]);
     producer.succeed();
     worker.succeed();
 
@@ -282,13 +107,13 @@ fn each_attempt_of_apalis_retry_layer_continues_the_same_publish_span() {
 
 #[test]
 fn a_task_whose_worker_is_killed_is_processed_again_in_the_same_trace() {
-    let Some(url) = redis_url("a_task_whose_worker_is_killed_is_processed_again_in_the_same_trace")
+    let Some(url) =
+        APALIS.url("a_task_whose_worker_is_killed_is_processed_again_in_the_same_trace")
     else {
         return;
     };
     let queue = unique("q-kill");
-    let (took_tx, took) = std::sync::mpsc::channel();
-    let mut doomed = Proc::start_with(
+    let (mut doomed, took) = APALIS.start_watching(
         &url,
         &[
             "--worker",
@@ -299,13 +124,9 @@ fn a_task_whose_worker_is_killed_is_processed_again_in_the_same_trace() {
             "--heartbeat-ms",
             "500",
         ],
-        move |line| {
-            if line.starts_with("took task ") {
-                let _ = took_tx.send(line.to_owned());
-            }
-        },
+        "took task ",
     );
-    let mut producer = Proc::start(&url, &["--produce", "1", "--queue", &queue]);
+    let mut producer = APALIS.start(&url, &["--produce", "1", "--queue", &queue]);
     producer.succeed();
     took.recv_timeout(Duration::from_secs(20))
         .expect("the first worker takes the task");
@@ -314,7 +135,7 @@ fn a_task_whose_worker_is_killed_is_processed_again_in_the_same_trace() {
     assert!(!status.success());
 
     // Another worker re-enqueues the task once the dead one has missed its heartbeats.
-    let mut rescuer = Proc::start(
+    let mut rescuer = APALIS.start(
         &url,
         &[
             "--worker",
@@ -331,40 +152,14 @@ fn a_task_whose_worker_is_killed_is_processed_again_in_the_same_trace() {
     let out = rescuer.succeed();
     assert_eq!(out.matches("took task ").count(), 1, "{out}");
 
-    let produced = producer.transactions();
-    let (request, publish) = requests_and_publishes(&produced)[0];
-    assert!(
-        doomed.transactions().is_empty(),
-        "the killed worker sent nothing"
-    );
-    let consumed = rescuer.transactions();
-    assert_eq!(consumed.len(), 1, "processed once more: {consumed:#?}");
-    let consumer = &consumed[0];
-    assert_eq!(
-        trace(consumer)["trace_id"],
-        trace(request)["trace_id"],
-        "same trace"
-    );
-    assert_eq!(trace(consumer)["parent_span_id"], publish["span_id"]);
-    let process = only(consumer, "queue.process");
-    assert_eq!(process["data"]["messaging.message.retry.count"], 1);
-    assert_eq!(
-        process["data"]["messaging.message.id"],
-        publish["data"]["messaging.message.id"]
-    );
-    assert_eq!(process["status"], "ok");
+    assert_processed_again(&producer, &doomed, &rescuer);
 }
 
 #[test]
 fn a_push_to_a_redis_that_is_down_fails_clearly_without_a_panic() {
     // Nothing listens on a port just released by the kernel.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("redis://127.0.0.1:{port}");
-    let mut producer = Proc::start(&url, &["--produce", "1", "--queue", "q-down"]);
+    let (url, port) = down_url("redis");
+    let mut producer = APALIS.start(&url, &["--produce", "1", "--queue", "q-down"]);
     let (status, out, err) = producer.wait();
     assert_eq!(
         status.code(),
@@ -380,7 +175,7 @@ fn a_push_to_a_redis_that_is_down_fails_clearly_without_a_panic() {
 
 #[test]
 fn a_push_that_redis_refuses_marks_the_publish_span_internal_error() {
-    let Some(url) = redis_url("a_push_that_redis_refuses_marks_the_publish_span_internal_error")
+    let Some(url) = APALIS.url("a_push_that_redis_refuses_marks_the_publish_span_internal_error")
     else {
         return;
     };
@@ -395,7 +190,7 @@ fn a_push_that_redis_refuses_marks_the_publish_span_internal_error() {
         .arg("not a list")
         .query(&mut conn)
         .unwrap();
-    let mut producer = Proc::start(&url, &["--produce", "1", "--queue", &queue]);
+    let mut producer = APALIS.start(&url, &["--produce", "1", "--queue", &queue]);
     let (status, out, err) = producer.wait();
     let _: () = redis::cmd("DEL").arg(&broken).query(&mut conn).unwrap();
     assert_eq!(status.code(), Some(1), "{out}\n{err}");
@@ -410,14 +205,14 @@ fn a_push_that_redis_refuses_marks_the_publish_span_internal_error() {
 
 #[test]
 fn a_thousand_tasks_through_four_workers_none_lost() {
-    let Some(url) = redis_url("a_thousand_tasks_through_four_workers_none_lost") else {
+    let Some(url) = APALIS.url("a_thousand_tasks_through_four_workers_none_lost") else {
         return;
     };
     const JOBS: usize = 1_000;
     let queue = unique("q-load");
     let mut workers: Vec<Proc> = (0..4)
         .map(|_| {
-            Proc::start(
+            APALIS.start(
                 &url,
                 &[
                     "--worker",
@@ -432,7 +227,7 @@ fn a_thousand_tasks_through_four_workers_none_lost() {
         })
         .collect();
     let started = Instant::now();
-    let mut producer = Proc::start(&url, &["--produce", &JOBS.to_string(), "--queue", &queue]);
+    let mut producer = APALIS.start(&url, &["--produce", &JOBS.to_string(), "--queue", &queue]);
     producer.succeed();
     for worker in &mut workers {
         worker.succeed();

@@ -85,14 +85,19 @@ fn trace_id_of(item: &Value) -> &str {
         .expect("contexts.trace.trace_id")
 }
 
-#[traced_spawn(name = "nightly", monitor = "nightly-report")]
-fn nightly_report(fail: bool) -> Result<u32, String> {
-    std::thread::sleep(Duration::from_millis(5));
+/// What a nightly report returns: 7, or an error when it is to `fail`.
+fn report(fail: bool) -> Result<u32, String> {
     if fail {
         Err("the report failed".to_owned())
     } else {
         Ok(7)
     }
+}
+
+#[traced_spawn(name = "nightly", monitor = "nightly-report")]
+fn nightly_report(fail: bool) -> Result<u32, String> {
+    std::thread::sleep(Duration::from_millis(5));
+    report(fail)
 }
 
 #[test]
@@ -151,11 +156,7 @@ fn a_panic_ends_the_check_in_as_error() {
 )]
 async fn nightly_task(fail: bool) -> Result<u32, String> {
     tokio::time::sleep(Duration::from_millis(5)).await;
-    if fail {
-        Err("the report failed".to_owned())
-    } else {
-        Ok(7)
-    }
+    report(fail)
 }
 
 #[test]

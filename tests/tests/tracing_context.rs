@@ -7,26 +7,13 @@
 //! span layer (no filter: it turns spans of every level into Sentry spans) and a fmt layer whose
 //! lines are kept in memory and read back.
 
-use std::io::Write;
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, OnceLock};
 
 use sentry::protocol::{Span, SpanId, Transaction};
 use traced_spawn::traced_spawn;
-use traced_spawn_tests::{capture, in_request, on_worker, rate, sampled, tx_trace, Captured};
-
-/// What the fmt layer wrote, for every test of this binary.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use traced_spawn_tests::{
+    capture, in_request, on_worker, rate, sampled, tx_trace, Captured, Lines,
+};
 
 /// Installs the subscriber once; the lines written so far.
 fn lines() -> Lines {
@@ -51,7 +38,7 @@ fn lines() -> Lines {
 
 /// The line logged with `message`; panics, listing the lines, when there is not exactly one.
 fn line(message: &str) -> String {
-    let text = String::from_utf8(lines().0.lock().unwrap().clone()).unwrap();
+    let text = lines().text();
     let found: Vec<&str> = text
         .lines()
         .filter(|line| line.ends_with(&format!(": {message}")))
