@@ -216,6 +216,23 @@ impl TraceContext {
         ctx
     }
 
+    /// What [`TraceContext::capture`] gives while `span` is the active span of the current scope
+    /// (for a span opened to wrap an outgoing call: a `queue.publish`, an `http.client`), so
+    /// what is continued from it hangs under that span; the scope's own with `None`.
+    pub(crate) fn capture_under(span: Option<&TransactionOrSpan>) -> TraceContext {
+        let Some(span) = span else {
+            return TraceContext::capture();
+        };
+        let previous = sentry::configure_scope(|scope| {
+            let previous = scope.get_span();
+            scope.set_span(Some(span.clone()));
+            previous
+        });
+        let ctx = TraceContext::capture();
+        sentry::configure_scope(|scope| scope.set_span(previous));
+        ctx
+    }
+
     /// A context rebuilt from a parent outside this process (headers, a job payload).
     pub(crate) fn from_remote(parent: Parent, propagated: Option<Arc<Propagated>>) -> TraceContext {
         TraceContext {

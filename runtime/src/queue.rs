@@ -428,18 +428,12 @@ impl Publish {
         let published_at_ms = now_ms();
         let parent = sentry::configure_scope(|scope| scope.get_span());
         let span = parent.map(|parent| parent.start_child(OP_PUBLISH, destination));
-        let ctx = match &span {
-            // The consumer hangs under the publish span: capture while it is the active span.
-            Some(span) => {
-                let span = TransactionOrSpan::from(span.clone());
-                set_common_data(&span, system, destination, &message_id, None);
-                let previous = activate(&span);
-                let ctx = TraceContext::capture();
-                restore(previous);
-                ctx
-            }
-            None => TraceContext::capture(),
-        };
+        let active = span.clone().map(TransactionOrSpan::from);
+        if let Some(active) = &active {
+            set_common_data(active, system, destination, &message_id, None);
+        }
+        // The consumer hangs under the publish span.
+        let ctx = TraceContext::capture_under(active.as_ref());
         let headers = ctx
             .to_headers()
             .into_iter()

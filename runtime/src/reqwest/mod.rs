@@ -243,22 +243,9 @@ impl ClientSpan {
     fn start(request: &mut Request) -> ClientSpan {
         let parent = sentry::configure_scope(|scope| scope.get_span());
         let span = parent.map(|parent| open(&parent, request));
-        let ctx = match &span {
-            // The service called hangs under the http.client span: capture while it is the
-            // active span (synchronously: nothing else runs on this scope meanwhile).
-            Some(span) => {
-                let span = TransactionOrSpan::from(span.clone());
-                let previous = sentry::configure_scope(|scope| {
-                    let previous = scope.get_span();
-                    scope.set_span(Some(span));
-                    previous
-                });
-                let ctx = TraceContext::capture();
-                sentry::configure_scope(|scope| scope.set_span(previous));
-                ctx
-            }
-            None => TraceContext::capture(),
-        };
+        // The service called hangs under the http.client span.
+        let active = span.clone().map(TransactionOrSpan::from);
+        let ctx = TraceContext::capture_under(active.as_ref());
         propagate(request.headers_mut(), ctx.to_headers());
         ClientSpan { span }
     }
