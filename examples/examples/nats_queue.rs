@@ -185,13 +185,22 @@ async fn stream(
     js: &jetstream::Context,
     subject: &str,
 ) -> Result<jetstream::stream::Stream, String> {
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: stream_name(subject),
-        subjects: vec![subject.to_owned()],
-        ..Default::default()
-    })
-    .await
-    .map_err(|err| format!("stream for {subject:?}: {err}"))
+    let created = js
+        .get_or_create_stream(jetstream::stream::Config {
+            name: stream_name(subject),
+            subjects: vec![subject.to_owned()],
+            ..Default::default()
+        })
+        .await;
+    match created {
+        Ok(stream) => Ok(stream),
+        // Two processes that both found no stream create it at the same moment, and the server
+        // refuses the second: the stream is there, so take it.
+        Err(err) => js
+            .get_stream(stream_name(subject))
+            .await
+            .map_err(|_| format!("stream for {subject:?}: {err}")),
+    }
 }
 
 /// The slash-command handler: publishes the reply, answers at once.
