@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Python peer of the interop tests (propagation: peer.py; Sentry Crons check-ins:
-# checkin.py): a virtualenv in scripts/python/.venv with Sentry's Python SDK, exactly as pinned in
-# requirements.txt. Needs python3 (>= 3.8) with the venv module; reaches only PyPI. Does nothing
-# when the venv already matches requirements.txt.
+# Installs the Python side of the interop tests (propagation: peer.py; Sentry Crons check-ins:
+# checkin.py; Relay's ingestion normalization: normalize.py): a virtualenv in scripts/python/.venv
+# with Sentry's Python SDK and sentry-relay, exactly as pinned in requirements.txt. Needs python3
+# (>= 3.11, for the pinned pycparser) with the venv module; reaches only PyPI. Does nothing when
+# the venv already matches requirements.txt.
 #   bash scripts/python/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")"
