@@ -19,28 +19,31 @@
 //! #[track_caller] // tokio executors: a missing runtime panics at the caller's line
 //! fn reply(channel: String) -> __private::tokio::task::JoinHandle<Result<(), BotError>> {
 //!     __private::assert_arg(&channel); // `Send + 'static`, reported at the parameter
-//!     __private::task(
-//!         {
-//!             fn here() -> &'static str { type_name_of_val(&here) } // the fn's path, when needed
-//!             static SPEC: __private::Spec = __private::Spec {
-//!                 name: __private::Name::Marker(here),
-//!                 op: None,          // the runtime's default for the executor
-//!                 thread_name: None, // the runtime's default: the fn's name
-//!                 fn_name: "reply",
-//!                 child: false,
-//!                 monitor: None,     // `monitor = "slug"`: Some(MonitorSpec { slug, schedule, .. })
-//!             };
-//!             &SPEC // one pointer per call
-//!         },
-//!         async move {
-//!             let channel = channel; // every argument moves into the body
-//!             async move { // the user's statements: tail temporaries drop before the arguments
-//!                 if let Some(ret) = None::<Result<(), BotError>> { return ret; } // the output type
-//!                 post(&channel).await
-//!             }.await
-//!         },
-//!         |output: &Result<(), BotError>| (&&&&&__private::Probe(output)).__traced_spawn_verdict(true),
-//!     )
+//!     let work = __private::task_future(async move { // boxed in debug builds
+//!         let channel = channel; // every argument moves into the body
+//!         async move { // the user's statements: tail temporaries drop before the arguments
+//!             if let Some(ret) = None::<Result<(), BotError>> { return ret; } // the output type
+//!             post(&channel).await
+//!         }.await
+//!     });
+//!     // The rule on the output, typed by the work (an `impl Trait` output is known there).
+//!     let rule = __private::future_rule(&work, |output: &Result<(), BotError>| {
+//!         (&&&&&__private::Probe(output)).__traced_spawn_verdict(true)
+//!     });
+//!     __private::Spec::builder({
+//!         fn here() -> &'static str { type_name_of_val(&here) } // the fn's path, when needed
+//!         static SPEC: __private::Spec = __private::Spec {
+//!             name: __private::Name::Marker(here),
+//!             op: None,          // the runtime's default for the executor
+//!             thread_name: None, // the runtime's default: the fn's name
+//!             fn_name: "reply",
+//!             child: false,
+//!             monitor: None,     // `monitor = "slug"`: Some(MonitorSpec { slug, schedule, .. })
+//!         };
+//!         &SPEC // one pointer per call
+//!     })
+//!     .classify(rule)
+//!     .spawn_task(work) // `Builder`'s method: the one launch path, with `Builder`'s bounds
 //! }
 //! ```
 
@@ -153,63 +156,79 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// The function that captures the trace context and spawns the body.
+    /// The function that captures the trace context and spawns the body: the fn's
+    /// `__private::Spec` makes the `Builder` of the call, whose spawn method for the executor
+    /// (the one launch path, with `Builder`'s own bounds and defaults) captures and spawns.
     fn spawning_fn(&self) -> TokenStream {
         let private = &self.private;
         let spec = self.spec();
         let body = self.body();
         let verdict = self.verdict();
-        let function = Ident::new(
-            match &self.plan.executor {
-                Executor::Thread => "thread",
-                Executor::Task => "task",
-                Executor::Blocking => "blocking",
-                Executor::Local => "local",
-                Executor::Rayon => "rayon",
-                Executor::Future => "future",
-                Executor::Spawner(_) if self.is_async() => "spawner_task",
-                Executor::Spawner(_) => "spawner",
-            },
-            Span::call_site(),
-        );
+        let mixed = Span::mixed_site();
+        let work = Ident::new("__traced_spawn_work", mixed);
+        let rule = Ident::new("__traced_spawn_rule", mixed);
+        let is_async = self.is_async();
+        // Debug builds box the body (`__private::job` / `task_future` / `local_future`): the
+        // spawn path is then instantiated once per output type, not once per annotated fn.
+        let (method, boxed) = match &self.plan.executor {
+            Executor::Thread => ("spawn_thread", Some("job")),
+            Executor::Task => ("spawn_task", Some("task_future")),
+            Executor::Blocking => ("spawn_blocking", Some("job")),
+            Executor::Local => ("spawn_local", Some("local_future")),
+            Executor::Rayon => ("spawn_rayon", Some("job")),
+            Executor::Future => ("bind", None),
+            Executor::Spawner(_) if is_async => ("spawn_future_on", Some("task_future")),
+            Executor::Spawner(_) => ("spawn_on", Some("job")),
+        };
+        let work_value = match boxed {
+            Some(boxing) => {
+                let boxing = Ident::new(boxing, Span::call_site());
+                quote!(#private::#boxing(#body))
+            }
+            None => body,
+        };
+        // The rule's closure is checked once the output type is known from the work (an
+        // `impl Trait` output is only known there).
+        let typed_by = if is_async {
+            quote!(#private::future_rule)
+        } else {
+            quote!(#private::job_rule)
+        };
         // The executor's bounds on the output (`R: Send + 'static`) are reported at the call:
-        // locate its path and parentheses at the return type. The arguments have their own
-        // check at each parameter.
+        // locate the method and its parentheses at the return type. The arguments have their
+        // own check at each parameter.
         let at_output = Span::call_site().located_at(self.ret_span);
-        let callee = respan(quote!(#private::#function), at_output);
-        let (spawner, callee, arguments) = if let Executor::Spawner(spawner) = &self.plan.executor {
+        let method = Ident::new(method, at_output);
+        let (spawner, arguments) = if let Executor::Spawner(spawner) = &self.plan.executor {
             // `EXPR` is evaluated first, before the arguments move into the body; a parameter
             // named as the spawner is moved out of the way for that.
             let ty = &spawner.ty;
             let value = &spawner.value;
-            let (bind, borrowed) = match &spawner.moved_param {
-                Some(param) => {
-                    let local = Ident::new("__traced_spawn_spawner", Span::mixed_site());
-                    (quote!(let #local = #param;), quote!(&#local))
-                }
-                None => (TokenStream::new(), quote!(&(#value))),
+            let local = Ident::new("__traced_spawn_spawner", mixed);
+            let bind = match &spawner.moved_param {
+                Some(param) => quote!(let #local = #param; let #local = &#local;),
+                None => quote!(let #local = &(#value);),
             };
-            let generics = if self.is_async() {
-                quote!(<#ty, _>)
+            let generics = if is_async {
+                quote!(::<#ty, _>)
             } else {
-                quote!(<#ty, _, _>)
+                quote!(::<#ty, _, _>)
             };
-            (
-                bind,
-                quote!(#callee::#generics),
-                quote!(#borrowed, #spec, #body, #verdict),
-            )
+            let generics = respan(generics, at_output);
+            (bind, (generics, quote!(#local, #work)))
         } else {
-            (TokenStream::new(), callee, quote!(#spec, #body, #verdict))
+            (TokenStream::new(), (TokenStream::new(), quote!(#work)))
         };
+        let (generics, arguments) = arguments;
         let mut arguments = Group::new(Delimiter::Parenthesis, arguments);
         arguments.set_span(at_output);
-        let call = quote!(#callee #arguments);
         let checks = &self.params.checks;
         self.wrap(&quote! {
             #(#checks)*
             #spawner
-            #call
+            let #work = #work_value;
+            let #rule = #typed_by(&#work, #verdict);
+            #private::Spec::builder(#spec).classify(#rule).#method #generics #arguments
         })
     }
 

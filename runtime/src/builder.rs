@@ -8,14 +8,13 @@ use sentry::protocol::MonitorSchedule;
 use crate::classify::{AlwaysOk, Classifier, ErrIsCaptured, ErrIsFailure, Rule};
 use crate::context::TraceContext;
 use crate::continuation::Shape;
-use crate::executors;
-#[cfg(feature = "tokio")]
-use crate::executors::{require_local_set, require_runtime, Caller};
 use crate::future::Continued;
 use crate::monitor::Monitor;
 use crate::op;
-use crate::pending::{Label, Name, Pending};
+use crate::pending::{HandOver, Label, Name, Pending};
 use crate::spawn::{Spawn, SpawnFuture};
+#[cfg(feature = "tokio")]
+use crate::tokio_runtime::{require_local_set, require_runtime, Caller};
 
 /// Configures a continuation, then runs or spawns it: the API behind `#[traced_spawn]`, for code
 /// that cannot be annotated.
@@ -43,6 +42,9 @@ pub struct Builder<C = AlwaysOk> {
     context: Option<TraceContext>,
     shape: Shape,
     monitor: Option<Box<Monitor>>,
+    /// The `#[traced_spawn]` fn this builder spawns for, by its name as written: how a panic at
+    /// the call names it. `None` for a builder of the user's.
+    function: Option<&'static str>,
     classifier: C,
 }
 
@@ -66,6 +68,28 @@ impl Builder {
             context: None,
             shape: Shape::Transaction,
             monitor: None,
+            function: None,
+            classifier: AlwaysOk,
+        }
+    }
+
+    /// The builder of a `#[traced_spawn]` fn's call (see `__private::Spec::builder`).
+    pub(crate) fn of_fn(
+        name: Name,
+        function: &'static str,
+        op: Option<&'static str>,
+        thread_name: &'static str,
+        shape: Shape,
+        monitor: Option<Box<Monitor>>,
+    ) -> Builder {
+        Builder {
+            name,
+            op: op.map(Cow::Borrowed),
+            thread_name: Some(Cow::Borrowed(thread_name)),
+            context: None,
+            shape,
+            monitor,
+            function: Some(function),
             classifier: AlwaysOk,
         }
     }
@@ -266,6 +290,7 @@ impl<C> Builder<C> {
             context: self.context,
             shape: self.shape,
             monitor: self.monitor,
+            function: self.function,
             classifier,
         }
     }
@@ -289,6 +314,15 @@ impl<C> Builder<C> {
     /// ```
     pub fn capture_errors(self) -> Builder<ErrIsCaptured> {
         self.classify_with(ErrIsCaptured)
+    }
+
+    /// Who spawns, as a panic at the call names it: the `#[traced_spawn]` fn, else `method`.
+    #[cfg(feature = "tokio")]
+    fn caller(&self, method: &'static str) -> Caller {
+        match self.function {
+            Some(function) => Caller::Function(function),
+            None => Caller::Builder(method),
+        }
     }
 
     /// The continuation this builder describes, with the executor's default op; `None` when there
@@ -362,7 +396,10 @@ impl<C> Builder<C> {
             thread = thread.name(thread_name);
         }
         let (pending, classifier) = self.pending(op::THREAD);
-        executors::thread(thread, pending, classifier.rule(), body)
+        let rule = classifier.rule();
+        thread
+            .spawn(move || Pending::run_or_plain(pending, rule, body))
+            .expect("failed to spawn thread")
     }
 
     /// Spawns `future` with `tokio::spawn` as a continuation of the caller's trace. Default op:
@@ -387,9 +424,15 @@ impl<C> Builder<C> {
         F::Output: Send + 'static,
         C: Classifier<F::Output>,
     {
-        let runtime = require_runtime(Caller::Builder("spawn_task"));
+        let runtime = require_runtime(self.caller("spawn_task"));
         let (pending, classifier) = self.pending(op::TASK);
-        executors::task(&runtime, pending, classifier.rule(), future)
+        match pending {
+            // Nothing to continue: the future is spawned as it is, the smallest task (a wrapper
+            // would move a small future into the next size of tokio's task cells), which keeps
+            // a spawn without a client as cheap as a plain one.
+            None => runtime.spawn(future),
+            pending => runtime.spawn(Continued::new(pending, classifier.rule(), future)),
+        }
     }
 
     /// Spawns `body` on tokio's blocking pool (`tokio::task::spawn_blocking`) as a continuation.
@@ -415,9 +458,13 @@ impl<C> Builder<C> {
         R: Send + 'static,
         C: Classifier<R>,
     {
-        let runtime = require_runtime(Caller::Builder("spawn_blocking"));
+        let runtime = require_runtime(match self.function {
+            Some(function) => Caller::BlockingFunction(function),
+            None => Caller::Builder("spawn_blocking"),
+        });
         let (pending, classifier) = self.pending(op::BLOCKING);
-        executors::blocking(&runtime, pending, classifier.rule(), body)
+        let rule = classifier.rule();
+        runtime.spawn_blocking(move || Pending::run_or_plain(pending, rule, body))
     }
 
     /// Spawns `future` on the current `LocalSet` (`tokio::task::spawn_local`) as a continuation:
@@ -447,9 +494,11 @@ impl<C> Builder<C> {
         F::Output: 'static,
         C: Classifier<F::Output>,
     {
-        require_local_set(Caller::Builder("spawn_local"));
+        require_local_set(self.caller("spawn_local"));
         let (pending, classifier) = self.pending(op::LOCAL);
-        executors::local(pending, classifier.rule(), future)
+        let continued = Continued::new(pending, classifier.rule(), future);
+        let _hand_over = HandOver::begin();
+        tokio::task::spawn_local(continued)
     }
 
     /// Spawns `body` on rayon's global pool (`rayon::spawn`) as a continuation. Default op:
@@ -468,7 +517,15 @@ impl<C> Builder<C> {
         C: Classifier<R>,
     {
         let (pending, classifier) = self.pending(op::RAYON);
-        executors::rayon(pending, classifier.rule(), body)
+        let rule = classifier.rule();
+        let (completion, handle) = crate::rayon_handle::pair();
+        rayon::spawn(move || {
+            let run = || Pending::run_or_plain(pending, rule, body);
+            // rayon aborts the process on a panic that escapes a job: hand it to the handle.
+            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+            completion.complete(output);
+        });
+        handle
     }
 
     /// Spawns `body` on `spawner`, any [`Spawn`] executor (a `rayon::ThreadPool`, a pool of your
@@ -497,7 +554,9 @@ impl<C> Builder<C> {
         C: Classifier<R>,
     {
         let (pending, classifier) = self.pending(op::TASK);
-        executors::with(spawner, pending, classifier.rule(), body)
+        let rule = classifier.rule();
+        let _hand_over = HandOver::begin();
+        spawner.spawn(move || Pending::run_or_plain(pending, rule, body))
     }
 
     /// Spawns `future` on `spawner`, any [`SpawnFuture`] executor (a `tokio::runtime::Handle`, an
@@ -516,6 +575,77 @@ impl<C> Builder<C> {
         C: Classifier<F::Output>,
     {
         let (pending, classifier) = self.pending(op::TASK);
-        executors::future_with(spawner, pending, classifier.rule(), future)
+        let continued = Continued::new(pending, classifier.rule(), future);
+        let _hand_over = HandOver::begin();
+        spawner.spawn_future(continued)
     }
+}
+
+/// Without the `rayon` or `tokio` feature, their spawn methods still resolve (for
+/// `#[traced_spawn]` and for a `Builder` of the user's), and the call reports the feature to
+/// enable instead of a missing method.
+#[cfg(not(all(feature = "tokio", feature = "rayon")))]
+impl<C> Builder<C> {
+    #[cfg(not(feature = "rayon"))]
+    #[doc(hidden)]
+    pub fn spawn_rayon<F, R>(self, _: F) -> missing::Unavailable<R>
+    where
+        R: missing::RayonFeature,
+    {
+        missing::Unavailable(std::marker::PhantomData)
+    }
+
+    #[cfg(not(feature = "tokio"))]
+    #[doc(hidden)]
+    pub fn spawn_task<F: Future>(self, _: F) -> missing::Unavailable<F::Output>
+    where
+        F::Output: missing::TokioFeature,
+    {
+        missing::Unavailable(std::marker::PhantomData)
+    }
+
+    #[cfg(not(feature = "tokio"))]
+    #[doc(hidden)]
+    pub fn spawn_blocking<F, R>(self, _: F) -> missing::Unavailable<R>
+    where
+        R: missing::TokioFeature,
+    {
+        missing::Unavailable(std::marker::PhantomData)
+    }
+
+    #[cfg(not(feature = "tokio"))]
+    #[doc(hidden)]
+    pub fn spawn_local<F: Future>(self, _: F) -> missing::Unavailable<F::Output>
+    where
+        F::Output: missing::TokioFeature,
+    {
+        missing::Unavailable(std::marker::PhantomData)
+    }
+}
+
+/// Stands in for an executor whose cargo feature is off, so the error names the feature (see
+/// the stand-in spawn methods of [`Builder`] below).
+#[cfg(not(all(feature = "tokio", feature = "rayon")))]
+pub mod missing {
+
+    /// Never implemented: a bound on it reports the missing `rayon` feature.
+    #[cfg(not(feature = "rayon"))]
+    #[diagnostic::on_unimplemented(
+        message = "`#[traced_spawn(rayon)]` needs the `rayon` feature of `traced-spawn`",
+        label = "rayon support is not compiled in",
+        note = "enable it in Cargo.toml: traced-spawn = {{ version = \"*\", features = [\"rayon\"] }}"
+    )]
+    pub trait RayonFeature {}
+
+    /// Never implemented: a bound on it reports the missing `tokio` feature.
+    #[cfg(not(feature = "tokio"))]
+    #[diagnostic::on_unimplemented(
+        message = "`#[traced_spawn]` on tokio needs the `tokio` feature of `traced-spawn`",
+        label = "tokio support is not compiled in",
+        note = "enable it in Cargo.toml (it is a default feature): traced-spawn = {{ version = \"*\", features = [\"tokio\"] }}"
+    )]
+    pub trait TokioFeature {}
+
+    /// The handle type named in a signature when the executor is not compiled in.
+    pub struct Unavailable<T>(pub(crate) std::marker::PhantomData<T>);
 }

@@ -1,20 +1,14 @@
 //! The caller's trace context, captured at spawn time.
 
-use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use sentry::protocol::{SpanId, TraceId};
 use sentry::{Hub, Scope, TransactionContext, TransactionOrSpan};
 
-use crate::classify::Verdict;
-use crate::continuation::Continuation;
-use crate::continuation::Shape;
-use crate::pending;
-use crate::propagation::{self, Propagated, TraceIds};
-use crate::{Builder, Continued};
+use crate::carried::{carried, Propagated};
+use crate::ids::{self, Parent};
 
 /// The caller's trace, captured on the calling thread, to be continued somewhere else.
 ///
@@ -42,15 +36,8 @@ use crate::{Builder, Continued};
 /// ```
 #[derive(Clone, Default)]
 pub struct TraceContext {
-    /// Snapshot of the caller's hub. `None` for a context rebuilt from headers until it is
-    /// anchored to the hub of the thread that spawns it.
-    pub(crate) hub: Option<Arc<Hub>>,
-    /// The point the continuation hangs from: for a captured context, the caller's active span
-    /// (else its propagation context), read at capture; for a context rebuilt from headers or
-    /// serde, the remote parent.
-    pub(crate) anchor: Option<Anchor>,
-    /// `true` for a context rebuilt from headers or serde: its parent is in another process.
-    pub(crate) remote: bool,
+    /// Where the context comes from, and the point its continuation hangs from.
+    pub(crate) origin: Origin,
     /// What the trace carries across processes besides its ids (incoming baggage, `tracestate`):
     /// read from headers for a remote context; for a captured one, inherited from the
     /// continuation it was captured in. `None` when there is nothing of the kind.
@@ -65,22 +52,25 @@ pub struct TraceContext {
     pub(crate) otel: crate::opentelemetry::CallerContext,
 }
 
-/// The point in a trace a continuation hangs from, by its ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Parent {
-    pub(crate) trace_id: TraceId,
-    pub(crate) span_id: SpanId,
-    pub(crate) sampled: Option<bool>,
-}
-
-impl From<TraceIds> for Parent {
-    fn from(ids: TraceIds) -> Parent {
-        Parent {
-            trace_id: ids.trace_id,
-            span_id: ids.span_id,
-            sampled: ids.sampled,
-        }
-    }
+/// Where a context comes from: what its continuation forks its hub from and hangs from.
+#[derive(Clone, Default)]
+pub(crate) enum Origin {
+    /// Nothing to continue: no client was bound at capture (or the default context).
+    #[default]
+    Empty,
+    /// Captured in this process: a fork of the caller's hub (client and scope, copy-on-write),
+    /// and the caller's active span, else its propagation context (`None`: neither was found).
+    Captured {
+        hub: Arc<Hub>,
+        anchor: Option<Anchor>,
+    },
+    /// Rebuilt from headers or serde: the parent in another process, continued under Sentry's
+    /// org rule; the hub of the thread that hands the context on, once it is anchored there
+    /// (see [`TraceContext::anchored`]), else the hub current where it runs.
+    Remote {
+        parent: Parent,
+        hub: Option<Arc<Hub>>,
+    },
 }
 
 /// What a continuation hangs from, as the capture found it.
@@ -115,8 +105,8 @@ impl Anchor {
             }
             None => scope
                 .iter_trace_propagation_headers()
-                .find_map(|(_, value)| propagation::parse_sentry_trace(&value).ok())
-                .map(|ids| Anchor::Ids(Parent::from(ids))),
+                .find_map(|(_, value)| ids::parse(&value).ok())
+                .map(Anchor::Ids),
         }
     }
 
@@ -193,10 +183,11 @@ impl TraceContext {
             };
             let recorded = anchor.as_ref().is_none_or(Anchor::records);
             TraceContext {
-                hub: Some(Arc::new(Hub::new_from_top(hub))),
-                anchor,
-                remote: false,
-                propagated: propagation::inherited_by(hub),
+                origin: Origin::Captured {
+                    hub: Arc::new(Hub::new_from_top(hub)),
+                    anchor,
+                },
+                propagated: carried(),
                 captured_at: recorded.then(Instant::now),
                 #[cfg(feature = "tracing")]
                 tracing: Default::default(),
@@ -236,9 +227,7 @@ impl TraceContext {
     /// A context rebuilt from a parent outside this process (headers, a job payload).
     pub(crate) fn from_remote(parent: Parent, propagated: Option<Arc<Propagated>>) -> TraceContext {
         TraceContext {
-            hub: None,
-            anchor: Some(Anchor::Ids(parent)),
-            remote: true,
+            origin: Origin::Remote { parent, hub: None },
             propagated,
             captured_at: Some(Instant::now()),
             #[cfg(feature = "tracing")]
@@ -251,8 +240,11 @@ impl TraceContext {
     /// A context that will run on another thread: a remote context (which has no hub of its own)
     /// takes a snapshot of the hub current here, so the work reports to this thread's client.
     pub(crate) fn anchored(mut self) -> TraceContext {
-        if self.hub.is_none() && self.remote {
-            self.hub = Some(Arc::new(Hub::new_from_top(Hub::current())));
+        if let Origin::Remote {
+            hub: hub @ None, ..
+        } = &mut self.origin
+        {
+            *hub = Some(Arc::new(Hub::new_from_top(Hub::current())));
         }
         self
     }
@@ -260,7 +252,7 @@ impl TraceContext {
     /// `true` for a context captured under a parent whose trace is not sent (unsampled, or tracing
     /// disabled): its continuation records nothing and only runs under a fork of the hub.
     pub(crate) fn unrecorded(&self) -> bool {
-        !self.remote && self.anchor.as_ref().is_some_and(|anchor| !anchor.records())
+        matches!(&self.origin, Origin::Captured { anchor: Some(anchor), .. } if !anchor.records())
     }
 
     /// The context without its `tracing` span, and the span.
@@ -283,12 +275,16 @@ impl TraceContext {
     /// assert!(traced_spawn::TraceContext::default().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.hub.is_none() && self.anchor.is_none()
+        matches!(self.origin, Origin::Empty)
     }
 
     /// The parent: the remote one, or the caller's, read at capture.
     pub(crate) fn parent(&self) -> Option<Parent> {
-        self.anchor.as_ref().map(Anchor::parent)
+        match &self.origin {
+            Origin::Empty => None,
+            Origin::Captured { anchor, .. } => anchor.as_ref().map(Anchor::parent),
+            Origin::Remote { parent, .. } => Some(*parent),
+        }
     }
 
     /// The trace the continuation joins, or `None` for an empty context.
@@ -320,49 +316,6 @@ impl TraceContext {
     pub fn sampled(&self) -> Option<bool> {
         self.parent().and_then(|parent| parent.sampled)
     }
-
-    /// Runs `body` on the current thread as a continuation of this context, named `name` with
-    /// op `op`. Shorthand for `Builder::new(name).op(op).context(ctx).run(body)`.
-    ///
-    /// ```
-    /// let ctx = traced_spawn::TraceContext::capture();
-    /// assert_eq!(ctx.run("consumer::job", "queue.process", || 2), 2);
-    /// ```
-    pub fn run<R>(&self, name: &str, op: &str, body: impl FnOnce() -> R) -> R {
-        // At once, on this thread: the names are borrowed, not copied into a `Builder`.
-        let ctx = self.clone().anchored();
-        #[cfg(feature = "opentelemetry")]
-        let (ctx, otel) = ctx.split_otel();
-        #[cfg(feature = "opentelemetry")]
-        let _otel = otel.attached();
-        #[cfg(feature = "tracing")]
-        let (ctx, span) = ctx.split_tracing();
-        if ctx.is_empty() {
-            #[cfg(feature = "tracing")]
-            let _span = span.entered();
-            return body();
-        }
-        let continuation = Continuation::start(ctx, name, op, Shape::Transaction);
-        #[cfg(feature = "tracing")]
-        let _span = span.entered();
-        pending::run_on_hub(continuation, |_| Verdict::Ok, body)
-    }
-
-    /// Wraps `future` in a continuation of this context, named `name` with op `op`.
-    ///
-    /// ```
-    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    /// let ctx = traced_spawn::TraceContext::capture();
-    /// assert_eq!(rt.block_on(ctx.bind("x", "task", async { 2 })), 2);
-    /// ```
-    pub fn bind<F: Future>(
-        self,
-        name: impl Into<Cow<'static, str>>,
-        op: impl Into<Cow<'static, str>>,
-        future: F,
-    ) -> Continued<F> {
-        Builder::new(name).op(op).context(self).bind(future)
-    }
 }
 
 impl fmt::Debug for TraceContext {
@@ -375,7 +328,7 @@ impl fmt::Debug for TraceContext {
             .field("trace_id", &parent.map(|p| p.trace_id))
             .field("parent_span_id", &parent.map(|p| p.span_id))
             .field("sampled", &parent.and_then(|p| p.sampled))
-            .field("remote", &self.remote)
+            .field("remote", &matches!(self.origin, Origin::Remote { .. }))
             .finish()
     }
 }

@@ -5,31 +5,32 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sentry::protocol::{SpanStatus, Value};
-use sentry::{Hub, TracesSamplingStrategy, Transaction, TransactionContext, TransactionOrSpan};
+use sentry::{
+    Hub, HubSwitchGuard, TracesSamplingStrategy, Transaction, TransactionContext, TransactionOrSpan,
+};
 
+use crate::carried::{Carrying, Propagated};
 use crate::classify::Verdict;
-use crate::context::{Anchor, Parent, TraceContext};
+use crate::context::{Anchor, Origin, TraceContext};
 use crate::data;
 use crate::flush::InFlight;
+use crate::ids::Parent;
 use crate::monitor::{CheckIn, Monitor};
 use crate::propagation::{self, Remote};
-
-/// How a body ended, which decides the continuation's status.
-pub(crate) enum Ending {
-    Returned(Verdict),
-    Panicked,
-}
 
 /// A started continuation: the forked hub the body runs in and, when the trace is sampled, the
 /// transaction bound as its active span. Finished exactly once, by [`Self::finish`] or, if it is
 /// dropped first, as `cancelled`.
 pub(crate) struct Continuation {
     hub: Arc<Hub>,
-    /// The continuation transaction, or the child span of a [`Shape::ChildSpan`] continuation.
-    recording: Option<TransactionOrSpan>,
+    /// What the trace carries besides its ids, when it came from another process: carried on
+    /// the thread that runs the body (see [`Carrying`]).
+    propagated: Option<Arc<Propagated>>,
     /// The Sentry Crons check-in of monitored work, ended with the continuation (dropped
     /// unfinished: `error`).
     check_in: Option<Box<CheckIn>>,
+    /// The continuation transaction, or the child span of a [`Shape::ChildSpan`] continuation.
+    recording: Option<TransactionOrSpan>,
     /// Counted until finished or dropped (declared last: dropped after the transaction is sent).
     _in_flight: InFlight,
 }
@@ -50,34 +51,40 @@ impl Continuation {
     pub(crate) fn start(ctx: TraceContext, name: &str, op: &str, shape: Shape) -> Continuation {
         debug_assert!(!ctx.is_empty(), "an empty context has nothing to continue");
         let TraceContext {
-            hub,
-            anchor,
-            remote,
+            origin,
             propagated,
             captured_at,
             ..
         } = ctx;
-        let hub = fork(hub);
-        let remote_parent = match &anchor {
-            Some(Anchor::Ids(parent)) if remote => Some(*parent),
-            _ => None,
-        };
-        let recording = match propagation::enter(&hub, remote_parent, propagated) {
-            Some(remote) => start_transaction(&hub, remote, name, op).map(TransactionOrSpan::from),
+        let (hub, recording, propagated) = match origin {
+            Origin::Remote { parent, hub } => {
+                let hub = fork(hub);
+                let remote = Remote { parent, propagated };
+                match start_transaction(&hub, &remote, name, op) {
+                    Some((tx, propagated)) => (hub, Some(tx.into()), Some(propagated)),
+                    None => (hub, None, None),
+                }
+            }
             // In-process, an unsampled parent needs no transaction: the fork's scope still holds
             // the parent span, so errors link to the caller's trace.
-            None => match anchor {
-                Some(anchor) if anchor.records() => {
-                    continue_in_process(&hub, anchor, name, op, shape)
-                }
-                _ => None,
-            },
+            Origin::Captured { hub, anchor } => {
+                let hub = fork(Some(hub));
+                let recording = match anchor {
+                    Some(anchor) if anchor.records() => {
+                        continue_in_process(&hub, anchor, name, op, shape)
+                    }
+                    _ => None,
+                };
+                (hub, recording, propagated)
+            }
+            Origin::Empty => (fork(None), None, propagated),
         };
         if let Some(recording) = &recording {
             record(recording, captured_at);
         }
         Continuation {
             hub,
+            propagated,
             recording,
             check_in: None,
             _in_flight: InFlight::new(),
@@ -91,20 +98,28 @@ impl Continuation {
             ctx.unrecorded(),
             "a recorded context is started where it runs"
         );
-        let hub = fork(ctx.hub);
-        // What the trace carries still goes downstream from inside the work.
-        propagation::enter(&hub, None, ctx.propagated);
+        let hub = match ctx.origin {
+            Origin::Captured { hub, .. } => Some(hub),
+            Origin::Remote { hub, .. } => hub,
+            Origin::Empty => None,
+        };
         Continuation {
-            hub,
+            hub: fork(hub),
+            // What the trace carries still goes downstream from inside the work.
+            propagated: ctx.propagated,
             recording: None,
             check_in: None,
             _in_flight: InFlight::new(),
         }
     }
 
-    /// The hub the body runs in.
-    pub(crate) fn hub(&self) -> &Arc<Hub> {
-        &self.hub
+    /// Makes this continuation's hub the thread's current one, and carries what its trace
+    /// carries, until the guard drops: around each run or poll of the body.
+    pub(crate) fn enter(&self) -> Entered {
+        Entered {
+            _carrying: Carrying::begin(self.propagated.as_ref()),
+            _hub: HubSwitchGuard::new(self.hub.clone()),
+        }
     }
 
     /// Checks in to `monitor`, whatever the sampling: `in_progress` now, as the body starts; the
@@ -119,17 +134,21 @@ impl Continuation {
     /// A panic always sets its status; otherwise a status the body set itself on the transaction
     /// is kept (for a failure, only a non-`ok` one). A recording starts as `ok`, so a success
     /// takes no lock here.
-    pub(crate) fn finish(mut self, ending: Ending) {
-        let (status, forced) = match ending {
-            Ending::Returned(verdict) => {
-                let status = verdict.status();
-                if let Verdict::FailedWithEvent(event) = verdict {
-                    self.hub.capture_event(*event);
-                }
-                (status, false)
-            }
-            Ending::Panicked => (SpanStatus::InternalError, true),
-        };
+    pub(crate) fn finish(self, verdict: Verdict) {
+        let status = verdict.status();
+        if let Verdict::FailedWithEvent(event) = verdict {
+            self.hub.capture_event(*event);
+        }
+        self.end(status, false);
+    }
+
+    /// Finishes the continuation of a body that panicked: `internal_error`, whatever the body
+    /// set. The panic itself reaches the hub's panic integration, if any, as it unwinds.
+    pub(crate) fn panicked(self) {
+        self.end(SpanStatus::InternalError, true);
+    }
+
+    fn end(mut self, status: SpanStatus, forced: bool) {
         if let Some(tx) = self.recording.take() {
             // The status is `ok` from the start (see `record`): a success keeps whatever the
             // body left there.
@@ -196,12 +215,18 @@ fn continue_in_process(
 /// Starts the continuation transaction of a remote parent in `hub` and binds it as the active
 /// span. Even an unsampled one is started: the parent has no span here, and its transaction is
 /// what links errors to the trace.
-fn start_transaction(hub: &Arc<Hub>, remote: Remote, name: &str, op: &str) -> Option<Transaction> {
+fn start_transaction(
+    hub: &Arc<Hub>,
+    remote: &Remote,
+    name: &str,
+    op: &str,
+) -> Option<(Transaction, Arc<Propagated>)> {
     let client = hub.client()?;
-    let tx_ctx = propagation::remote_transaction_context(hub, &remote, name, op, client.options());
+    let (tx_ctx, propagated) =
+        propagation::remote_transaction_context(remote, name, op, client.options());
     let tx = hub.start_transaction(tx_ctx);
     hub.configure_scope(|scope| scope.set_span(Some(tx.clone().into())));
-    Some(tx)
+    Some((tx, propagated))
 }
 
 /// A transaction context continuing the in-process `parent`, built directly (not through headers,
@@ -270,6 +295,12 @@ fn record_data(data: &mut impl DataSink, captured_at: Option<Instant>) {
             data.put(data::THREAD_NAME, name.clone());
         }
     });
+}
+
+/// A continuation entered on this thread (see [`Continuation::enter`]).
+pub(crate) struct Entered {
+    _carrying: Carrying,
+    _hub: HubSwitchGuard,
 }
 
 impl Drop for Continuation {

@@ -1,21 +1,16 @@
 //! A future that runs as a continuation of a captured trace.
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use std::sync::Arc;
-
 use pin_project_lite::pin_project;
-use sentry::{Hub, HubSwitchGuard};
 
 use crate::classify::{Rule, Verdict};
-use crate::continuation::{Continuation, Ending};
+use crate::continuation::{Continuation, Entered};
 use crate::pending::{Pending, Waiting};
-use crate::Builder;
 
 pin_project! {
     /// A future that runs as a continuation of a [`TraceContext`](crate::TraceContext).
@@ -76,7 +71,7 @@ pin_project! {
 enum State {
     /// Nothing to continue: polled as it is.
     Plain,
-    Pending(Waiting),
+    Pending(Box<Waiting>),
     Running(Continuation),
     Done,
 }
@@ -149,26 +144,26 @@ impl State {
     }
 
     /// The state, taken out for a wrapper's drop, and the running continuation's hub switched to.
-    fn begin_drop(&mut self) -> (State, Option<HubSwitchGuard>) {
+    fn begin_drop(&mut self) -> (State, Option<Entered>) {
         let state = mem::replace(self, State::Done);
-        let hub = match &state {
-            State::Running(continuation) => Some(HubSwitchGuard::new(continuation.hub().clone())),
+        let entered = match &state {
+            State::Running(continuation) => Some(continuation.enter()),
             _ => None,
         };
-        (state, hub)
+        (state, entered)
     }
 
-    /// Starts a pending continuation at the first poll; the hub to poll under, or `None` for
-    /// plain work.
-    fn enter(&mut self, what: &str) -> Option<Arc<Hub>> {
+    /// Starts a pending continuation at the first poll; the continuation to poll under, or
+    /// `None` for plain work.
+    fn enter(&mut self, what: &str) -> Option<&Continuation> {
         if let State::Pending(_) = self {
-            if let State::Pending(pending) = mem::replace(self, State::Done) {
+            if let State::Pending(mut pending) = mem::replace(self, State::Done) {
                 *self = State::Running(pending.start());
             }
         }
         match self {
             State::Plain => None,
-            State::Running(continuation) => Some(continuation.hub().clone()),
+            State::Running(continuation) => Some(continuation),
             State::Pending(_) | State::Done => panic!("`{what}` polled after completion"),
         }
     }
@@ -183,12 +178,12 @@ impl State {
 
     /// Ends the running continuation with `verdict`.
     fn end(&mut self, verdict: Verdict) {
-        self.take_running().finish(Ending::Returned(verdict));
+        self.take_running().finish(verdict);
     }
 
     /// Ends the running continuation after a panic, and resumes the panic.
     fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>) -> ! {
-        self.take_running().finish(Ending::Panicked);
+        self.take_running().panicked();
         panic::resume_unwind(payload)
     }
 }
@@ -203,14 +198,14 @@ impl<F: Future> Future for Continued<F> {
         let future = unsafe { this.future.map_unchecked_mut(|future| &mut **future) };
         #[cfg(feature = "opentelemetry")]
         let _otel = this.otel.attach();
-        let Some(hub) = this.state.enter("Continued") else {
+        let Some(continuation) = this.state.enter("Continued") else {
             #[cfg(feature = "tracing")]
             let _span = this.body_span.enter();
             return future.poll(cx);
         };
         #[cfg(feature = "tracing")]
         let _span = this.body_span.enter();
-        let _hub = HubSwitchGuard::new(hub);
+        let _entered = continuation.enter();
         match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => {
@@ -289,14 +284,14 @@ impl<S: futures_core::Stream> futures_core::Stream for ContinuedStream<S> {
         }
         #[cfg(feature = "opentelemetry")]
         let _otel = this.otel.attach();
-        let Some(hub) = this.state.enter("ContinuedStream") else {
+        let Some(continuation) = this.state.enter("ContinuedStream") else {
             #[cfg(feature = "tracing")]
             let _span = this.body_span.enter();
             return stream.poll_next(cx);
         };
         #[cfg(feature = "tracing")]
         let _span = this.body_span.enter();
-        let _hub = HubSwitchGuard::new(hub);
+        let _entered = continuation.enter();
         match panic::catch_unwind(AssertUnwindSafe(|| stream.poll_next(cx))) {
             Ok(Poll::Ready(None)) => {
                 this.state.end(Verdict::Ok);
@@ -311,44 +306,3 @@ impl<S: futures_core::Stream> futures_core::Stream for ContinuedStream<S> {
         self.stream.size_hint()
     }
 }
-
-/// Continues the caller's trace in any future, in the shape of tracing's `Instrument`: the
-/// context is captured when the method is called, and the future runs as its continuation when
-/// polled, wherever it is polled (a `JoinSet`, a `TaskTracker`, `FuturesUnordered`, `select!`,
-/// another executor).
-///
-/// Every output finishes the continuation as `ok` (a panic as `internal_error`, a drop before
-/// completion as `cancelled`); for a `Result` whose `Err` should fail it, use
-/// [`Builder::fallible`](crate::Builder::fallible) then [`Builder::bind`](crate::Builder::bind).
-///
-/// ```
-/// use traced_spawn::ContinueTrace as _;
-///
-/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-/// # rt.block_on(async {
-/// let mut tasks = tokio::task::JoinSet::new();
-/// for page in 0..3 {
-///     // A continuation transaction each, in the caller's trace.
-///     tasks.spawn(async move { page * 10 }.continue_trace("crawler::fetch"));
-/// }
-/// // Awaited before the caller finishes: child spans of the caller's span instead.
-/// let total: u32 = async { 5 }.continue_as_child("crawler::merge").await;
-/// # assert_eq!(total, 5);
-/// # while tasks.join_next().await.is_some() {}
-/// # });
-/// ```
-pub trait ContinueTrace: Future + Sized {
-    /// A continuation transaction of the trace current here: same trace id, parent = the
-    /// active span here, same sampling decision; op `task`.
-    fn continue_trace(self, name: impl Into<Cow<'static, str>>) -> Continued<Self> {
-        Builder::new(name).bind(self)
-    }
-
-    /// A child span of the span active here, for work awaited before that span finishes (one
-    /// transaction for a fan-out); a transaction when no span is active here.
-    fn continue_as_child(self, name: impl Into<Cow<'static, str>>) -> Continued<Self> {
-        Builder::new(name).child().bind(self)
-    }
-}
-
-impl<F: Future> ContinueTrace for F {}

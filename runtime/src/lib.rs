@@ -10,6 +10,7 @@ extern crate self as traced_spawn;
 #[cfg(feature = "apalis")]
 pub mod apalis;
 mod builder;
+mod carried;
 pub mod classify;
 /// Local viewing, for development (feature `console`): traces printed as trees with a time
 /// waterfall and their logs; sent to Spotlight with `SENTRY_SPOTLIGHT`.
@@ -17,11 +18,12 @@ pub mod classify;
 pub mod console;
 mod context;
 mod continuation;
+mod continue_trace;
 pub mod data;
-mod executors;
 mod flush;
 mod future;
 pub mod header;
+mod ids;
 mod monitor;
 #[cfg(feature = "nats")]
 pub mod nats;
@@ -36,6 +38,8 @@ mod rayon_handle;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 mod spawn;
+#[cfg(feature = "tokio")]
+mod tokio_runtime;
 #[cfg(feature = "tracing")]
 pub mod tracing;
 
@@ -45,10 +49,11 @@ pub mod __private;
 
 pub use builder::Builder;
 pub use context::TraceContext;
+pub use continue_trace::ContinueTrace;
 pub use flush::{flush, flush_blocking, Flush};
+pub use future::Continued;
 #[cfg(feature = "stream")]
 pub use future::ContinuedStream;
-pub use future::{ContinueTrace, Continued};
 pub use propagation::HeaderError;
 #[cfg(feature = "rayon")]
 pub use rayon_handle::RayonHandle;

@@ -25,7 +25,7 @@ use sentry::protocol::{
 };
 use sentry::{Client, Hub};
 
-use crate::propagation;
+use crate::ids;
 
 /// The monitor a continuation checks in to, and the config it sends with each check-in.
 #[derive(Debug, Clone, Default)]
@@ -159,7 +159,7 @@ fn trace_id(hub: &Hub) -> Option<TraceId> {
     hub.configure_scope(|scope| {
         scope
             .iter_trace_propagation_headers()
-            .find_map(|(_, value)| propagation::parse_sentry_trace(&value).ok())
+            .find_map(|(_, value)| ids::parse(&value).ok())
             .map(|ids| ids.trace_id)
     })
 }

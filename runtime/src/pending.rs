@@ -15,11 +15,9 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 
-use sentry::Hub;
-
 use crate::classify::Rule;
 use crate::context::TraceContext;
-use crate::continuation::{Continuation, Ending, Shape};
+use crate::continuation::{Continuation, Shape};
 use crate::flush::InFlight;
 use crate::monitor::Monitor;
 
@@ -115,8 +113,9 @@ pub(crate) enum Pending {
         #[cfg(feature = "tracing")] crate::tracing::CallerSpan,
         #[cfg(feature = "opentelemetry")] crate::opentelemetry::CallerContext,
     ),
-    /// Started on the thread that runs the work.
-    Waiting(Waiting),
+    /// Started on the thread that runs the work. Boxed, so that work waiting in an executor's
+    /// queue stays small.
+    Waiting(Box<Waiting>),
     /// Nothing to continue (no client was bound where the context was captured), but the
     /// caller's `tracing` span (feature `tracing`) or OpenTelemetry `Context` (feature
     /// `opentelemetry`) to run the body inside.
@@ -127,22 +126,19 @@ pub(crate) enum Pending {
     ),
 }
 
-/// A continuation to start on the thread that runs the work. Its parts are boxed, so that work
-/// waiting in an executor's queue stays small; dropped unrun, it is recorded as `cancelled`.
+/// A continuation to start on the thread that runs the work: what it needs to start. Dropped
+/// unstarted (an executor that shut down, a task aborted before its first poll), it is started
+/// and dropped, which records it as `cancelled`.
 pub(crate) struct Waiting {
-    /// `None` once started.
-    parts: Option<Box<Parts>>,
-}
-
-struct Parts {
     ctx: TraceContext,
     name: Name,
     op: Label,
     shape: Shape,
     /// The Sentry Crons monitor the work checks in to.
     monitor: Option<Box<Monitor>>,
-    /// Counted from the spawning call: work waiting in a queue is in flight too.
-    in_flight: InFlight,
+    /// Counted from the spawning call: work waiting in a queue is in flight too. `None` once
+    /// started.
+    in_flight: Option<InFlight>,
 }
 
 impl Pending {
@@ -184,23 +180,21 @@ impl Pending {
                 otel,
             ));
         }
-        Some(Pending::Waiting(Waiting {
-            parts: Some(Box::new(Parts {
-                ctx,
-                name,
-                op,
-                shape,
-                monitor,
-                in_flight: InFlight::new(),
-            })),
-        }))
+        Some(Pending::Waiting(Box::new(Waiting {
+            ctx,
+            name,
+            op,
+            shape,
+            monitor,
+            in_flight: Some(InFlight::new()),
+        })))
     }
 
     /// Starts the continuation on the current thread.
     pub(crate) fn start(self) -> Continuation {
         match self {
             Pending::Ready(continuation, ..) => continuation,
-            Pending::Waiting(waiting) => waiting.start(),
+            Pending::Waiting(mut waiting) => waiting.start(),
             #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
             Pending::Plain(..) => unreachable!("plain work has nothing to start: it runs as it is"),
         }
@@ -211,11 +205,7 @@ impl Pending {
     pub(crate) fn take_span(&mut self) -> crate::tracing::CallerSpan {
         match self {
             Pending::Ready(_, span, ..) | Pending::Plain(span, ..) => std::mem::take(span),
-            Pending::Waiting(waiting) => waiting
-                .parts
-                .as_mut()
-                .map(|parts| std::mem::take(&mut parts.ctx.tracing))
-                .unwrap_or_default(),
+            Pending::Waiting(waiting) => std::mem::take(&mut waiting.ctx.tracing),
         }
     }
 
@@ -224,11 +214,7 @@ impl Pending {
     pub(crate) fn take_otel(&mut self) -> crate::opentelemetry::CallerContext {
         match self {
             Pending::Ready(.., otel) | Pending::Plain(.., otel) => std::mem::take(otel),
-            Pending::Waiting(waiting) => waiting
-                .parts
-                .as_mut()
-                .map(|parts| std::mem::take(&mut parts.ctx.otel))
-                .unwrap_or_default(),
+            Pending::Waiting(waiting) => std::mem::take(&mut waiting.ctx.otel),
         }
     }
 
@@ -267,28 +253,14 @@ impl Pending {
 }
 
 impl Waiting {
-    /// Starts the continuation on the current thread.
-    pub(crate) fn start(mut self) -> Continuation {
-        let Some(parts) = self.parts.take() else {
-            unreachable!("a Waiting is started once: `start` takes it by value")
-        };
-        (*parts).start()
-    }
-}
-
-impl Parts {
-    /// Starts the continuation these parts describe, on the current thread.
-    fn start(self) -> Continuation {
-        let Parts {
-            ctx,
-            name,
-            op,
-            shape,
-            monitor,
-            in_flight,
-        } = self;
-        let mut continuation = Continuation::start(ctx, &name.resolve(), &op, shape);
-        if let Some(monitor) = monitor {
+    /// Starts the continuation on the current thread, and marks this started: what is left is
+    /// dropped as it is.
+    pub(crate) fn start(&mut self) -> Continuation {
+        let in_flight = self.in_flight.take();
+        let ctx = std::mem::take(&mut self.ctx);
+        let name = std::mem::replace(&mut self.name, Name::Given(Cow::Borrowed("")));
+        let mut continuation = Continuation::start(ctx, &name.resolve(), &self.op, self.shape);
+        if let Some(monitor) = self.monitor.take() {
             continuation.check_in(monitor);
         }
         // Counted by the continuation now, so the count never passes zero in between.
@@ -299,16 +271,16 @@ impl Parts {
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        let Some(parts) = self.parts.take() else {
+        if self.in_flight.is_none() {
             return;
-        };
+        }
         // The executor refused the work at the spawning call (it panicked there): the caller
         // sees that panic, and nothing was offloaded, so nothing is recorded.
         if HANDING_OVER.get() && std::thread::panicking() {
             return;
         }
         // Dropped before it ran: start and drop, which finishes it as `cancelled`.
-        drop((*parts).start());
+        drop(self.start());
     }
 }
 
@@ -319,17 +291,19 @@ pub(crate) fn run_on_hub<R>(
     rule: Rule<R>,
     body: impl FnOnce() -> R,
 ) -> R {
-    let hub = continuation.hub().clone();
-    Hub::run(hub, || match panic::catch_unwind(AssertUnwindSafe(body)) {
+    let entered = continuation.enter();
+    let output = match panic::catch_unwind(AssertUnwindSafe(body)) {
         Ok(output) => {
-            continuation.finish(Ending::Returned(rule(&output)));
+            continuation.finish(rule(&output));
             output
         }
         Err(payload) => {
-            continuation.finish(Ending::Panicked);
+            continuation.panicked();
             panic::resume_unwind(payload)
         }
-    })
+    };
+    drop(entered);
+    output
 }
 
 thread_local! {

@@ -15,19 +15,13 @@ pub use crate::classify::probe::{
 };
 use crate::classify::Rule;
 pub use crate::classify::Verdict;
-use crate::context::TraceContext;
 use crate::continuation::Shape;
-use crate::executors;
-#[cfg(feature = "tokio")]
-use crate::executors::{require_local_set, require_runtime, Caller};
 use crate::monitor::Monitor;
-use crate::op;
 pub use crate::pending::Name;
-use crate::pending::Pending;
 pub use crate::spawn::{Spawn, SpawnFuture};
-pub use crate::Continued;
 #[cfg(feature = "rayon")]
 pub use crate::RayonHandle;
+pub use crate::{Builder, Continued};
 
 /// What the macro knows about one annotated function: a `static` of the generated fn, handed to
 /// the glue by reference. Defaults (op, thread name) are decided by the runtime, from what is left
@@ -79,24 +73,34 @@ impl MonitorSpec {
 }
 
 impl Spec {
-    /// The continuation of the caller's trace this call hands on, with the executor's default
-    /// op: captured here, on the calling thread. Not generic: compiled once, in this crate.
-    fn pending(&self, default_op: &'static str) -> Option<Pending> {
-        let shape = if self.child {
-            Shape::ChildSpan
-        } else {
-            Shape::Transaction
-        };
-        let op = Cow::Borrowed(self.op.unwrap_or(default_op));
-        let monitor = self.monitor.map(MonitorSpec::monitor);
-        Pending::new(
-            TraceContext::capture(),
+    /// The [`Builder`] of one call: the fn's options, and for what they leave out the runtime's
+    /// defaults (the executor's op; a thread named after the fn). Nothing is captured yet: the
+    /// spawn method captures, at the call. Not generic: compiled once, in this crate.
+    pub fn builder(&self) -> Builder {
+        Builder::of_fn(
             self.name.clone(),
-            op,
-            shape,
-            monitor,
+            self.fn_name,
+            self.op,
+            self.thread_name.unwrap_or(self.fn_name),
+            if self.child {
+                Shape::ChildSpan
+            } else {
+                Shape::Transaction
+            },
+            self.monitor.map(MonitorSpec::monitor),
         )
     }
+}
+
+/// The rule on a job's output, typed by the job: the output type is known (an `impl Trait`
+/// output too) before the rule's closure is checked.
+pub fn job_rule<F: FnOnce() -> R, R>(_: &F, rule: Rule<R>) -> Rule<R> {
+    rule
+}
+
+/// The rule on a future's output, typed by the future (see [`job_rule`]).
+pub fn future_rule<F: Future>(_: &F, rule: Rule<F::Output>) -> Rule<F::Output> {
+    rule
 }
 
 // Build cost. In builds with debug assertions (cargo's `dev` profile) the glue below boxes the
@@ -122,7 +126,7 @@ pub fn assert_local_arg<T: 'static>(_: &T) {}
 
 /// A job's body as it is handed on: boxed in debug builds.
 #[cfg(debug_assertions)]
-fn job<F, R>(body: F) -> Job<R>
+pub fn job<F, R>(body: F) -> Job<R>
 where
     F: FnOnce() -> R + Send + 'static,
 {
@@ -132,13 +136,13 @@ where
 /// A job's body as it is handed on: as it is in release builds.
 #[cfg(not(debug_assertions))]
 #[inline(always)]
-fn job<F>(body: F) -> F {
+pub fn job<F>(body: F) -> F {
     body
 }
 
 /// A task's future as it is handed on: boxed in debug builds.
 #[cfg(debug_assertions)]
-fn task_future<Fut>(fut: Fut) -> Task<Fut::Output>
+pub fn task_future<Fut>(fut: Fut) -> Task<Fut::Output>
 where
     Fut: Future + Send + 'static,
 {
@@ -147,7 +151,7 @@ where
 
 /// A `LocalSet` task's future as it is handed on: boxed in debug builds.
 #[cfg(all(feature = "tokio", debug_assertions))]
-fn local_future<Fut>(fut: Fut) -> Pin<Box<dyn Future<Output = Fut::Output>>>
+pub fn local_future<Fut>(fut: Fut) -> Pin<Box<dyn Future<Output = Fut::Output>>>
 where
     Fut: Future + 'static,
 {
@@ -157,193 +161,23 @@ where
 /// A task's future as it is handed on: as it is in release builds.
 #[cfg(not(debug_assertions))]
 #[inline(always)]
-fn task_future<Fut>(fut: Fut) -> Fut {
+pub fn task_future<Fut>(fut: Fut) -> Fut {
     fut
 }
 
 #[cfg(all(feature = "tokio", not(debug_assertions)))]
-use task_future as local_future;
-
-/// `#[traced_spawn]` on a sync fn: a std thread.
-pub fn thread<F, R>(spec: &Spec, body: F, verdict: Rule<R>) -> std::thread::JoinHandle<R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    let thread_name = spec.thread_name.unwrap_or(spec.fn_name);
-    let thread = std::thread::Builder::new().name(thread_name.to_owned());
-    executors::thread(thread, spec.pending(op::THREAD), verdict, job(body))
-}
-
-/// `#[traced_spawn]` on an async fn: a tokio task, spawned now.
-#[cfg(feature = "tokio")]
-#[track_caller]
-pub fn task<Fut>(
-    spec: &Spec,
-    fut: Fut,
-    verdict: Rule<Fut::Output>,
-) -> tokio::task::JoinHandle<Fut::Output>
-where
-    Fut: Future + Send + 'static,
-    Fut::Output: Send + 'static,
-{
-    let runtime = require_runtime(Caller::Function(spec.fn_name));
-    executors::task(&runtime, spec.pending(op::TASK), verdict, task_future(fut))
-}
-
-/// `#[traced_spawn(future)]`: the traced future, unspawned.
-pub fn future<Fut: Future>(
-    spec: &Spec,
-    fut: Fut,
-    verdict: Rule<Fut::Output>,
-) -> crate::Continued<Fut> {
-    crate::Continued::new(spec.pending(op::TASK), verdict, fut)
-}
-
-/// `#[traced_spawn(blocking)]`: tokio's blocking pool.
-#[cfg(feature = "tokio")]
-#[track_caller]
-pub fn blocking<F, R>(spec: &Spec, body: F, verdict: Rule<R>) -> tokio::task::JoinHandle<R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    let runtime = require_runtime(Caller::BlockingFunction(spec.fn_name));
-    executors::blocking(&runtime, spec.pending(op::BLOCKING), verdict, job(body))
-}
-
-/// `#[traced_spawn(local)]`: the current `LocalSet`.
-#[cfg(feature = "tokio")]
-#[track_caller]
-pub fn local<Fut>(
-    spec: &Spec,
-    fut: Fut,
-    verdict: Rule<Fut::Output>,
-) -> tokio::task::JoinHandle<Fut::Output>
-where
-    Fut: Future + 'static,
-    Fut::Output: 'static,
-{
-    require_local_set(Caller::Function(spec.fn_name));
-    executors::local(spec.pending(op::LOCAL), verdict, local_future(fut))
-}
-
-/// `#[traced_spawn(rayon)]`: the calling worker's rayon pool, or the global pool.
-#[cfg(feature = "rayon")]
-pub fn rayon<F, R>(spec: &Spec, body: F, verdict: Rule<R>) -> RayonHandle<R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    executors::rayon(spec.pending(op::RAYON), verdict, job(body))
-}
-
-/// `#[traced_spawn(spawner = EXPR)]` on a sync fn: `spawner` is `&(EXPR)`, evaluated at the call.
-pub fn spawner<S, F, R>(spawner: &S, spec: &Spec, body: F, verdict: Rule<R>) -> S::Handle<R>
-where
-    S: Spawn + ?Sized,
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    executors::with(spawner, spec.pending(op::TASK), verdict, job(body))
-}
-
-/// `#[traced_spawn(spawner = EXPR)]` on an async fn: `spawner` is `&(EXPR)`, evaluated at the
-/// call.
-pub fn spawner_task<S, Fut>(
-    spawner: &S,
-    spec: &Spec,
-    fut: Fut,
-    verdict: Rule<Fut::Output>,
-) -> S::Handle<Fut::Output>
-where
-    S: SpawnFuture + ?Sized,
-    Fut: Future + Send + 'static,
-    Fut::Output: Send + 'static,
-{
-    executors::future_with(spawner, spec.pending(op::TASK), verdict, task_future(fut))
-}
-
-/// Stands in for an executor whose cargo feature is off, so the error names the feature.
-#[cfg(not(all(feature = "tokio", feature = "rayon")))]
-mod missing {
-
-    /// Never implemented: a bound on it reports the missing `rayon` feature.
-    #[cfg(not(feature = "rayon"))]
-    #[diagnostic::on_unimplemented(
-        message = "`#[traced_spawn(rayon)]` needs the `rayon` feature of `traced-spawn`",
-        label = "rayon support is not compiled in",
-        note = "enable it in Cargo.toml: traced-spawn = {{ version = \"*\", features = [\"rayon\"] }}"
-    )]
-    pub trait RayonFeature {}
-
-    /// Never implemented: a bound on it reports the missing `tokio` feature.
-    #[cfg(not(feature = "tokio"))]
-    #[diagnostic::on_unimplemented(
-        message = "`#[traced_spawn]` on tokio needs the `tokio` feature of `traced-spawn`",
-        label = "tokio support is not compiled in",
-        note = "enable it in Cargo.toml (it is a default feature): traced-spawn = {{ version = \"*\", features = [\"tokio\"] }}"
-    )]
-    pub trait TokioFeature {}
-
-    /// The handle type named in a signature when the executor is not compiled in.
-    pub struct Unavailable<T>(pub(crate) std::marker::PhantomData<T>);
-}
+pub use task_future as local_future;
 
 #[cfg(not(feature = "rayon"))]
-pub use missing::Unavailable as RayonHandle;
-
-/// `#[traced_spawn(rayon)]` without the `rayon` feature: an error that says so.
-#[cfg(not(feature = "rayon"))]
-pub fn rayon<F, R>(_: &Spec, _: F, _: Rule<R>) -> RayonHandle<R>
-where
-    R: missing::RayonFeature,
-{
-    RayonHandle(std::marker::PhantomData)
-}
+pub use crate::builder::missing::Unavailable as RayonHandle;
 
 /// Without the `tokio` feature, the signatures still resolve and the call reports the feature.
 #[cfg(not(feature = "tokio"))]
 pub mod tokio {
     /// Stand-in for `tokio::task`.
     pub mod task {
-        pub use super::super::missing::Unavailable as JoinHandle;
+        pub use crate::builder::missing::Unavailable as JoinHandle;
     }
-}
-
-/// `#[traced_spawn]` on an async fn without the `tokio` feature: an error that says so.
-#[cfg(not(feature = "tokio"))]
-pub fn task<Fut: Future>(
-    _: &Spec,
-    _: Fut,
-    _: Rule<Fut::Output>,
-) -> tokio::task::JoinHandle<Fut::Output>
-where
-    Fut::Output: missing::TokioFeature,
-{
-    missing::Unavailable(std::marker::PhantomData)
-}
-
-/// `#[traced_spawn(blocking)]` without the `tokio` feature: an error that says so.
-#[cfg(not(feature = "tokio"))]
-pub fn blocking<F, R>(_: &Spec, _: F, _: Rule<R>) -> tokio::task::JoinHandle<R>
-where
-    R: missing::TokioFeature,
-{
-    missing::Unavailable(std::marker::PhantomData)
-}
-
-/// `#[traced_spawn(local)]` without the `tokio` feature: an error that says so.
-#[cfg(not(feature = "tokio"))]
-pub fn local<Fut: Future>(
-    _: &Spec,
-    _: Fut,
-    _: Rule<Fut::Output>,
-) -> tokio::task::JoinHandle<Fut::Output>
-where
-    Fut::Output: missing::TokioFeature,
-{
-    missing::Unavailable(std::marker::PhantomData)
 }
 
 /// What the rustdoc examples use to show what a continuation sends: one helper for all of them.

@@ -110,7 +110,7 @@ use ::opentelemetry::trace::TraceContextExt as _;
 use ::opentelemetry::{Context, ContextGuard};
 use sentry::{TracePropagationContext, TransactionContext};
 
-use crate::context::Parent;
+use crate::ids::Parent;
 
 /// The OpenTelemetry `Context` current where a context was captured, when it had a span; none
 /// otherwise. Boxed: a context or a future with none grows by one pointer.

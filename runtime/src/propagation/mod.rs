@@ -1,16 +1,14 @@
 //! Carrying a [`TraceContext`] across a process or queue boundary: Sentry's `sentry-trace` and
 //! `baggage` headers, W3C Trace Context's `traceparent` and `tracestate`, and the serde form.
 //!
-//! The codecs (`sentry_trace`, `traceparent`, `tracestate`, `baggage`) know nothing of the rest of
-//! the crate. This file turns a [`TraceContext`] into headers and back, builds the dynamic
-//! sampling context, and decides, where a remote context is continued, whether its trace is
-//! continued at all (Sentry's org rule). `inherit` keeps a continuation's incoming baggage within
-//! reach of the contexts captured inside it.
+//! The codecs (`traceparent`, `tracestate`, `baggage` here, `sentry-trace` in `crate::ids`) know
+//! nothing of the rest of the crate. This file turns a [`TraceContext`] into headers and back,
+//! builds the dynamic sampling context, and decides, where a remote context is continued,
+//! whether its trace is continued at all (Sentry's org rule). `crate::carried` keeps a
+//! continuation's incoming baggage within reach of the contexts captured inside it.
 
 mod baggage;
-mod inherit;
 mod list;
-mod sentry_trace;
 #[cfg(feature = "serde")]
 mod serde;
 mod traceparent;
@@ -20,15 +18,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use sentry::protocol::{OrganizationId, TraceId};
-use sentry::{ClientOptions, Hub, TracesSamplingStrategy, TransactionContext};
+use sentry::{ClientOptions, TracesSamplingStrategy, TransactionContext};
 
-use crate::context::{Parent, TraceContext};
+use crate::context::{Origin, TraceContext};
 use crate::header;
+use crate::ids::{self as sentry_trace, Parent};
 
-pub(crate) use inherit::{of_hub as inherited_by, Propagated};
-pub(crate) use sentry_trace::{parse as parse_sentry_trace, TraceIds};
-
-use inherit::{Dsc, IncomingOrg};
+use crate::carried::{carried, Dsc, IncomingOrg, Propagated};
 
 /// Why incoming propagation headers could not be continued.
 ///
@@ -143,7 +139,8 @@ impl TraceContext {
         let Some(parent) = self.parent() else {
             return Vec::new();
         };
-        let ids = TraceIds {
+        let remote = matches!(self.origin, Origin::Remote { .. });
+        let ids = Parent {
             trace_id: parent.trace_id,
             span_id: parent.span_id,
             sampled: parent.sampled,
@@ -152,7 +149,7 @@ impl TraceContext {
         // continuation), else that of a running continuation of the same trace.
         let propagated = match &self.propagated {
             Some(propagated) if propagated.trace_id == parent.trace_id => Some(propagated.clone()),
-            _ if !self.remote => inherit::of_trace(parent.trace_id),
+            _ if !remote => carried().filter(|p| p.trace_id == parent.trace_id),
             _ => None,
         };
         let mut baggage = baggage::Writer::default();
@@ -163,13 +160,17 @@ impl TraceContext {
                 }
             }
             // A remote context is passed through: its DSC is written by whoever continues it.
-            _ if self.remote => {}
+            _ if remote => {}
             head => {
                 let transaction = match head {
                     Some(Dsc::Head { transaction }) => transaction.as_deref(),
                     _ => None,
                 };
-                if let Some(client) = self.hub.as_ref().and_then(|hub| hub.client()) {
+                let hub = match &self.origin {
+                    Origin::Captured { hub, .. } => Some(hub),
+                    _ => None,
+                };
+                if let Some(client) = hub.and_then(|hub| hub.client()) {
                     write_head_dsc(&mut baggage, client.options(), parent, transaction);
                 }
             }
@@ -269,7 +270,7 @@ impl TraceContext {
 enum Traceparent {
     #[default]
     None,
-    One(Result<TraceIds, HeaderError>),
+    One(Result<Parent, HeaderError>),
     Duplicated,
 }
 
@@ -277,7 +278,7 @@ enum Traceparent {
 #[derive(Default)]
 struct Incoming<'a> {
     /// The first valid `sentry-trace`, or the error of the last invalid one.
-    sentry_trace: Option<Result<TraceIds, HeaderError>>,
+    sentry_trace: Option<Result<Parent, HeaderError>>,
     traceparent: Traceparent,
     baggage: baggage::Reader<'a>,
     tracestate: tracestate::Reader<'a>,
@@ -344,7 +345,7 @@ impl<'a> Incoming<'a> {
                 incoming_org,
             })
         });
-        Ok(TraceContext::from_remote(Parent::from(ids), propagated))
+        Ok(TraceContext::from_remote(ids, propagated))
     }
 }
 
@@ -417,41 +418,21 @@ fn write_head_dsc(
 
 /// A remote context on its way into a continuation: its parent and what it carries.
 pub(crate) struct Remote {
-    parent: Parent,
-    propagated: Option<Arc<Propagated>>,
-}
-
-/// Prepares a context's continuation in `hub`: a context captured inside a continuation of a
-/// remote trace hands what that trace carries on to `hub`; a remote context is returned, to be
-/// continued (or not) by [`remote_transaction_context`] once the client is known.
-pub(crate) fn enter(
-    hub: &Arc<Hub>,
-    remote: Option<Parent>,
-    propagated: Option<Arc<Propagated>>,
-) -> Option<Remote> {
-    match remote {
-        Some(parent) => Some(Remote { parent, propagated }),
-        None => {
-            if let Some(propagated) = propagated {
-                inherit::register(hub, propagated);
-            }
-            None
-        }
-    }
+    pub(crate) parent: Parent,
+    pub(crate) propagated: Option<Arc<Propagated>>,
 }
 
 /// The transaction context of a remote context's continuation in `hub`, whose client has
 /// `options`: a continuation of the remote parent when Sentry's org rule allows it (see
 /// [`TraceContext::from_headers`]), otherwise the head of a new trace, as sentry's own
-/// `continue_from_headers` decides. What the trace carries is registered for `hub`, so contexts
-/// captured inside the continuation send it onwards.
+/// `continue_from_headers` decides. Also what the continuation carries (see [`Carrying`]), so
+/// contexts captured inside it send the trace's onwards.
 pub(crate) fn remote_transaction_context(
-    hub: &Arc<Hub>,
     remote: &Remote,
     name: &str,
     op: &str,
     options: &ClientOptions,
-) -> TransactionContext {
+) -> (TransactionContext, Arc<Propagated>) {
     let incoming_org = remote
         .propagated
         .as_ref()
@@ -485,8 +466,7 @@ pub(crate) fn remote_transaction_context(
         let propagated = head_of(tx_ctx.trace_id(), name);
         (tx_ctx, propagated)
     };
-    inherit::register(hub, propagated);
-    tx_ctx
+    (tx_ctx, propagated)
 }
 
 fn head_of(trace_id: TraceId, name: &str) -> Arc<Propagated> {

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use sentry::protocol::{SpanId, TraceId};
 
-use super::sentry_trace::TraceIds;
+use crate::ids::Parent;
 
 /// Longest `traceparent` value read. Version `00` needs 55 characters; later versions may append
 /// fields, up to this bound.
@@ -26,7 +26,7 @@ pub(crate) enum Error {
 }
 
 /// Parses a `traceparent` value. Nothing longer than [`MAX_LEN`] is read.
-pub(crate) fn parse(value: &str) -> Result<TraceIds, Error> {
+pub(crate) fn parse(value: &str) -> Result<Parent, Error> {
     if value.len() > MAX_LEN {
         return Err(Error::TooLong);
     }
@@ -49,7 +49,7 @@ pub(crate) fn parse(value: &str) -> Result<TraceIds, Error> {
     if trace == [0; 16] || span == [0; 8] {
         return Err(Error::Malformed);
     }
-    Ok(TraceIds {
+    Ok(Parent {
         trace_id: TraceId::from(trace),
         span_id: SpanId::from(span),
         sampled: Some(flags & 0x01 == 0x01),
@@ -58,7 +58,7 @@ pub(crate) fn parse(value: &str) -> Result<TraceIds, Error> {
 
 /// Formats `ids` as a version `00` value. W3C has no "deferred" decision: only a sampled trace
 /// sets the `sampled` flag.
-pub(crate) fn format(ids: TraceIds) -> String {
+pub(crate) fn format(ids: Parent) -> String {
     let mut out = String::with_capacity(V00_LEN);
     let flags = if ids.sampled == Some(true) {
         "01"

@@ -1,7 +1,11 @@
 //! `--scale`: 50,000 tasks in flight at once. For plain / no client / unsampled / sampled / the
-//! unsampled floor: the bytes each in-flight task holds (live heap bytes from the counting
-//! allocator, once every task has been polled and is parked), and spawns per second (the spawning
-//! calls only) with 1, 2 and 8 callers spawning at once.
+//! unsampled floor / an unsampled remote parent: the bytes each in-flight task holds (live heap
+//! bytes from the counting allocator, once every task has been polled and is parked), and spawns
+//! per second (the spawning calls only) with 1, 2 and 8 callers spawning at once.
+//!
+//! The remote-parent rows are the usual production shape: each caller is itself the continuation
+//! of an incoming request (`sentry-trace` and `baggage` headers of an unsampled trace, a trace of
+//! its own per caller), as every service behind a Sentry-instrumented frontend runs.
 //! Variants run interleaved, rounds rotate the starting variant; results are medians over rounds.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +15,7 @@ use std::time::{Duration, Instant};
 use sentry::{Hub, SentryFutureExt};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use traced_spawn::traced_spawn;
+use traced_spawn::{traced_spawn, TraceContext};
 
 use crate::alloc;
 use crate::fixtures::{work, Caller, Sampling};
@@ -49,6 +53,9 @@ struct ScaleVariant {
     name: &'static str,
     caller: Caller,
     spawn: Spawn,
+    /// Each caller spawns from inside the continuation of an incoming request (see the module
+    /// docs).
+    remote: bool,
     expect_transactions: bool,
     bytes: Vec<f64>,
     /// Spawns per second, per caller count (index into `CALLERS`), one sample per round.
@@ -79,14 +86,26 @@ fn one_run(
                 v.caller.hub.clone(),
                 rt.handle().clone(),
             );
-            let spawn = v.spawn;
+            let (spawn, remote) = (v.spawn, v.remote);
             let mut handles = Vec::with_capacity(per);
             std::thread::spawn(move || {
                 let _rt = handle.enter();
                 Hub::run(hub, || {
-                    barrier.wait();
-                    for i in 0..per {
-                        handles.push(spawn(gate.clone(), (c * per + i) as u64));
+                    let mut spawn_all = || {
+                        barrier.wait();
+                        for i in 0..per {
+                            handles.push(spawn(gate.clone(), (c * per + i) as u64));
+                        }
+                    };
+                    if remote {
+                        let headers = incoming_request(c);
+                        let incoming = TraceContext::from_headers(
+                            headers.iter().map(|(name, value)| (*name, value.as_str())),
+                        )
+                        .expect("valid incoming headers");
+                        incoming.run("bench.request", "http.server", spawn_all);
+                    } else {
+                        spawn_all();
                     }
                 });
                 barrier.wait();
@@ -121,6 +140,26 @@ fn one_run(
     (elapsed, bytes)
 }
 
+/// The headers of an unsampled incoming request, a trace of its own for caller `c`, with the
+/// dynamic sampling context a Sentry SDK upstream froze.
+fn incoming_request(c: usize) -> [(&'static str, String); 2] {
+    let trace_id = format!(
+        "{:032x}",
+        0x5ca1_e000_0000_0000_0000_0000_0000_0000_u128 + c as u128
+    );
+    [
+        ("sentry-trace", format!("{trace_id}-b7ad6b7169203331-0")),
+        (
+            "baggage",
+            format!(
+                "sentry-trace_id={trace_id},sentry-public_key=public,sentry-org_id=1,\
+                 sentry-release=frontend@1.0.0,sentry-environment=production,\
+                 sentry-transaction=GET%20%2Fapi,sentry-sample_rate=0.1,sentry-sampled=false"
+            ),
+        ),
+    ]
+}
+
 fn median(samples: &[f64]) -> f64 {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -142,6 +181,7 @@ pub fn run(smoke: bool) {
         name,
         caller: Caller::new(sampling, false),
         spawn,
+        remote: false,
         expect_transactions,
         bytes: Vec::new(),
         rates: vec![Vec::new(); CALLERS.len()],
@@ -162,6 +202,15 @@ pub fn run(smoke: bool) {
             floor,
             false,
         ),
+        ScaleVariant {
+            remote: true,
+            ..variant(
+                "traced, unsampled remote parent",
+                Sampling::UnsampledParent,
+                traced,
+                false,
+            )
+        },
     ];
     let started = Instant::now();
     // One warm-up round, then the measured rounds, the starting variant rotating.
@@ -230,8 +279,13 @@ pub fn run(smoke: bool) {
         return;
     }
     let unsampled = &variants[2];
+    let remote = &variants[5];
     let extra = median(&unsampled.bytes) - plain_bytes;
     let ratio = median(&unsampled.rates[2]) / plain_rates[2];
+    let remote_extra = median(&remote.bytes) - median(&unsampled.bytes);
+    let remote_ratios: Vec<f64> = (0..CALLERS.len())
+        .map(|i| median(&remote.rates[i]) / median(&unsampled.rates[i]))
+        .collect();
     let verdict = |ok: bool| if ok { "met" } else { "not met" };
     println!("\ntargets at scale ({tasks} in-flight tasks, this run):");
     println!(
@@ -241,5 +295,16 @@ pub fn run(smoke: bool) {
     println!(
         "  unsampled spawns/s vs plain, 8 callers: {ratio:.2}x, target >= 0.50x: {}",
         verdict(ratio >= 0.50)
+    );
+    println!(
+        "  remote-parent bytes per in-flight task vs in-process unsampled: {remote_extra:+.0} B, target <= +64 B: {}",
+        verdict(remote_extra <= 64.0)
+    );
+    println!(
+        "  remote-parent spawns/s vs in-process unsampled, 1 / 2 / 8 callers: {:.2}x / {:.2}x / {:.2}x, target >= 0.90x (8 callers): {}",
+        remote_ratios[0],
+        remote_ratios[1],
+        remote_ratios[2],
+        verdict(remote_ratios[2] >= 0.90)
     );
 }

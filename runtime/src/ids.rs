@@ -1,4 +1,5 @@
-//! The `sentry-trace` header: `TRACE_ID-SPAN_ID[-SAMPLED]`.
+//! A point in a trace by its ids ([`Parent`]: what a continuation hangs from), and the
+//! `sentry-trace` header that carries them: `TRACE_ID-SPAN_ID[-SAMPLED]`.
 
 use std::fmt::Write as _;
 
@@ -7,9 +8,10 @@ use sentry::protocol::{SpanId, TraceId};
 /// Longest `sentry-trace` value read: 32 + 1 + 16 + 2 characters, with room for whitespace.
 pub(crate) const MAX_LEN: usize = 64;
 
-/// The ids a trace header carries: the trace, the span to hang from, the sampling decision.
+/// A point in a trace by its ids: the trace, the span to hang from, the sampling decision (what
+/// a trace header carries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TraceIds {
+pub(crate) struct Parent {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
     pub(crate) sampled: Option<bool>,
@@ -24,7 +26,7 @@ pub(crate) enum Error {
 
 /// Parses `TRACE_ID-SPAN_ID[-SAMPLED]` (hex digits in either case, surrounding whitespace
 /// allowed, a flag of `1` or `0`). Nothing longer than [`MAX_LEN`] is read.
-pub(crate) fn parse(value: &str) -> Result<TraceIds, Error> {
+pub(crate) fn parse(value: &str) -> Result<Parent, Error> {
     if value.len() > MAX_LEN {
         return Err(Error::TooLong);
     }
@@ -42,7 +44,7 @@ pub(crate) fn parse(value: &str) -> Result<TraceIds, Error> {
     }
     let trace_id: TraceId = trace.parse().map_err(|_| Error::Malformed)?;
     let span_id: SpanId = span.parse().map_err(|_| Error::Malformed)?;
-    Ok(TraceIds {
+    Ok(Parent {
         trace_id,
         span_id,
         sampled,
@@ -50,7 +52,7 @@ pub(crate) fn parse(value: &str) -> Result<TraceIds, Error> {
 }
 
 /// Formats `ids` as a `sentry-trace` value; the flag is left out when the decision is deferred.
-pub(crate) fn format(ids: TraceIds) -> String {
+pub(crate) fn format(ids: Parent) -> String {
     let mut out = String::with_capacity(51);
     let _ = write!(out, "{}-{}", ids.trace_id, ids.span_id);
     match ids.sampled {
