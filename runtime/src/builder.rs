@@ -39,7 +39,8 @@ pub struct Builder<C = AlwaysOk> {
     name: Name,
     op: Option<Label>,
     thread_name: Option<Label>,
-    context: Option<TraceContext>,
+    /// Boxed: a builder is moved through every call of a chain, and a context is rarely given.
+    context: Option<Box<TraceContext>>,
     shape: Shape,
     monitor: Option<Box<Monitor>>,
     /// The `#[traced_spawn]` fn this builder spawns for, by its name as written: how a panic at
@@ -74,6 +75,7 @@ impl Builder {
     }
 
     /// The builder of a `#[traced_spawn]` fn's call (see `__private::Spec::builder`).
+    #[inline]
     pub(crate) fn of_fn(
         name: Name,
         function: &'static str,
@@ -150,7 +152,7 @@ impl<C> Builder<C> {
     /// assert_eq!(out, 2);
     /// ```
     pub fn context(mut self, ctx: TraceContext) -> Self {
-        self.context = Some(ctx);
+        self.context = Some(Box::new(ctx));
         self
     }
 
@@ -278,6 +280,7 @@ impl<C> Builder<C> {
     ///     .run(|| -1);
     /// assert_eq!(out, -1);
     /// ```
+    #[inline]
     pub fn classify<R>(self, rule: Rule<R>) -> Builder<Rule<R>> {
         self.classify_with(rule)
     }
@@ -329,7 +332,7 @@ impl<C> Builder<C> {
     /// is nothing to continue (no client bound where the context was captured).
     fn pending(self, default_op: &'static str) -> (Option<Pending>, C) {
         let ctx = match self.context {
-            Some(ctx) => ctx.anchored(),
+            Some(ctx) => (*ctx).anchored(),
             None => TraceContext::capture(),
         };
         let op = self.op.unwrap_or(Cow::Borrowed(default_op));
@@ -386,15 +389,7 @@ impl<C> Builder<C> {
         R: Send + 'static,
         C: Classifier<R>,
     {
-        // The thread is named as `#[traced_spawn]` names it: `thread_name`, else the work's name.
-        let thread_name = match (&self.thread_name, &self.name) {
-            (Some(name), _) | (None, Name::Given(name)) => name.clone().into_owned(),
-            (None, _) => String::new(),
-        };
-        let mut thread = std::thread::Builder::new();
-        if !thread_name.is_empty() {
-            thread = thread.name(thread_name);
-        }
+        let thread = thread_for(self.thread_name.as_ref(), &self.name);
         let (pending, classifier) = self.pending(op::THREAD);
         let rule = classifier.rule();
         thread
@@ -426,13 +421,10 @@ impl<C> Builder<C> {
     {
         let runtime = require_runtime(self.caller("spawn_task"));
         let (pending, classifier) = self.pending(op::TASK);
-        match pending {
-            // Nothing to continue: the future is spawned as it is, the smallest task (a wrapper
-            // would move a small future into the next size of tokio's task cells), which keeps
-            // a spawn without a client as cheap as a plain one.
-            None => runtime.spawn(future),
-            pending => runtime.spawn(Continued::new(pending, classifier.rule(), future)),
-        }
+        // One task type whether or not there is anything to continue: tokio's task machinery is
+        // the largest part of what a spawn instantiates per future type (see BENCHMARKS.md,
+        // "Build cost"); with nothing to continue the wrapper polls the future as it is.
+        runtime.spawn(Continued::new(pending, classifier.rule(), future))
     }
 
     /// Spawns `body` on tokio's blocking pool (`tokio::task::spawn_blocking`) as a continuation.
@@ -578,6 +570,18 @@ impl<C> Builder<C> {
         let continued = Continued::new(pending, classifier.rule(), future);
         let _hand_over = HandOver::begin();
         spawner.spawn_future(continued)
+    }
+}
+
+/// The std thread a builder spawns, named as `#[traced_spawn]` names it: `thread_name`, else the
+/// work's given name, else unnamed. Not generic: compiled once, not once per body.
+fn thread_for(thread_name: Option<&Label>, name: &Name) -> std::thread::Builder {
+    let thread = std::thread::Builder::new();
+    match (thread_name, name) {
+        (Some(name), _) | (None, Name::Given(name)) if !name.is_empty() => {
+            thread.name(name.clone().into_owned())
+        }
+        _ => thread,
     }
 }
 

@@ -297,6 +297,40 @@ fn record_data(data: &mut impl DataSink, captured_at: Option<Instant>) {
     });
 }
 
+/// A continuation whose body runs on this thread: entered until dropped, and finished as
+/// `internal_error` if it is dropped before [`Running::finish`] (the body unwound). A drop guard
+/// rather than `catch_unwind`: nothing of it is generic over the body, so a release build
+/// compiles it once, not once per traced fn, and a panic unwinds untouched.
+pub(crate) struct Running {
+    continuation: Option<Continuation>,
+    // Dropped after `drop` has finished the continuation, under its hub.
+    _entered: Entered,
+}
+
+impl Running {
+    pub(crate) fn begin(continuation: Continuation) -> Running {
+        Running {
+            _entered: continuation.enter(),
+            continuation: Some(continuation),
+        }
+    }
+
+    /// The body returned: finishes the continuation with `verdict`.
+    pub(crate) fn finish(mut self, verdict: Verdict) {
+        if let Some(continuation) = self.continuation.take() {
+            continuation.finish(verdict);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(continuation) = self.continuation.take() {
+            continuation.panicked();
+        }
+    }
+}
+
 /// A continuation entered on this thread (see [`Continuation::enter`]).
 pub(crate) struct Entered {
     _carrying: Carrying,

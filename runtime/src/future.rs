@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};
-use std::panic::{self, AssertUnwindSafe};
+
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -180,11 +180,26 @@ impl State {
     fn end(&mut self, verdict: Verdict) {
         self.take_running().finish(verdict);
     }
+}
 
-    /// Ends the running continuation after a panic, and resumes the panic.
-    fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>) -> ! {
-        self.take_running().panicked();
-        panic::resume_unwind(payload)
+/// Ends the running continuation as `internal_error` if dropped armed: a poll that unwound. A
+/// drop guard rather than `catch_unwind`: not generic over the future, so compiled once.
+struct EndOnUnwind<'a>(Option<&'a mut State>);
+
+impl<'a> EndOnUnwind<'a> {
+    /// The poll returned: the state, to end or keep running.
+    fn disarm(mut self) -> &'a mut State {
+        self.0.take().expect("armed until disarmed")
+    }
+}
+
+impl Drop for EndOnUnwind<'_> {
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            if let State::Running(_) = state {
+                state.take_running().panicked();
+            }
+        }
     }
 }
 
@@ -206,14 +221,16 @@ impl<F: Future> Future for Continued<F> {
         #[cfg(feature = "tracing")]
         let _span = this.body_span.enter();
         let _entered = continuation.enter();
-        match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => {
+        let unwinding = EndOnUnwind(Some(this.state));
+        let polled = future.poll(cx);
+        let state = unwinding.disarm();
+        match polled {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(output) => {
                 let verdict = this.rule.take().map_or(Verdict::Ok, |rule| rule(&output));
-                this.state.end(verdict);
+                state.end(verdict);
                 Poll::Ready(output)
             }
-            Err(payload) => this.state.panicked(payload),
         }
     }
 }
@@ -292,14 +309,13 @@ impl<S: futures_core::Stream> futures_core::Stream for ContinuedStream<S> {
         #[cfg(feature = "tracing")]
         let _span = this.body_span.enter();
         let _entered = continuation.enter();
-        match panic::catch_unwind(AssertUnwindSafe(|| stream.poll_next(cx))) {
-            Ok(Poll::Ready(None)) => {
-                this.state.end(Verdict::Ok);
-                Poll::Ready(None)
-            }
-            Ok(polled) => polled,
-            Err(payload) => this.state.panicked(payload),
+        let unwinding = EndOnUnwind(Some(this.state));
+        let polled = stream.poll_next(cx);
+        let state = unwinding.disarm();
+        if let Poll::Ready(None) = polled {
+            state.end(Verdict::Ok);
         }
+        polled
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

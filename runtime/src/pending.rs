@@ -13,11 +13,10 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::panic::{self, AssertUnwindSafe};
 
 use crate::classify::Rule;
 use crate::context::TraceContext;
-use crate::continuation::{Continuation, Shape};
+use crate::continuation::{Continuation, Running, Shape};
 use crate::flush::InFlight;
 use crate::monitor::Monitor;
 
@@ -291,18 +290,9 @@ pub(crate) fn run_on_hub<R>(
     rule: Rule<R>,
     body: impl FnOnce() -> R,
 ) -> R {
-    let entered = continuation.enter();
-    let output = match panic::catch_unwind(AssertUnwindSafe(body)) {
-        Ok(output) => {
-            continuation.finish(rule(&output));
-            output
-        }
-        Err(payload) => {
-            continuation.panicked();
-            panic::resume_unwind(payload)
-        }
-    };
-    drop(entered);
+    let running = Running::begin(continuation);
+    let output = body();
+    running.finish(rule(&output));
     output
 }
 

@@ -76,6 +76,7 @@ impl Spec {
     /// The [`Builder`] of one call: the fn's options, and for what they leave out the runtime's
     /// defaults (the executor's op; a thread named after the fn). Nothing is captured yet: the
     /// spawn method captures, at the call. Not generic: compiled once, in this crate.
+    #[inline]
     pub fn builder(&self) -> Builder {
         Builder::of_fn(
             self.name.clone(),

@@ -184,6 +184,39 @@ pub fn assert_all_linked(captured: &Captured, root: &str, name: &str, count: usi
     }
 }
 
+/// Asserts that the transaction named `request` and the one continuation named `name` are linked
+/// parent to child (same trace, parent = the request's span); returns the continuation's trace
+/// context.
+pub fn assert_linked(captured: &Captured, name: &str) -> TraceContext {
+    let request = tx_trace(captured.only("request"));
+    let cont = tx_trace(captured.only(name)).clone();
+    assert_eq!(cont.trace_id, request.trace_id, "{name}: trace id");
+    assert_eq!(cont.parent_span_id, Some(request.span_id), "{name}: parent");
+    cont
+}
+
+/// Runs `future` on a `LocalSet` of a current-thread runtime.
+pub fn on_local_set<F: std::future::Future>(future: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, future)
+}
+
+/// The error of the traced sync fns the tests call as a bot's answer generator: its message is
+/// its `Display` text.
+#[derive(Debug, PartialEq)]
+pub struct BotError(pub &'static str);
+
+impl std::fmt::Display for BotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for BotError {}
+
 /// The example program `name`, built next to the running test's `deps/` directory
 /// (`target/<profile>/examples/<name>`), or the path in the environment variable `override_var`.
 /// `cargo test --workspace` builds the examples before it runs the tests.
