@@ -20,11 +20,11 @@
 //! fn reply(channel: String) -> __private::tokio::task::JoinHandle<Result<(), BotError>> {
 //!     __private::assert_arg(&channel); // `Send + 'static`, reported at the parameter
 //!     let work = __private::task_future(async move { // boxed in debug builds
+//!         if let Some(ret) = None::<Result<(), BotError>> { return ret; } // the output type
 //!         let channel = channel; // every argument moves into the body
-//!         async move { // the user's statements: tail temporaries drop before the arguments
-//!             if let Some(ret) = None::<Result<(), BotError>> { return ret; } // the output type
-//!             post(&channel).await
-//!         }.await
+//!         // The user's statements: tail temporaries drop before the arguments.
+//!         let out = { post(&channel).await };
+//!         out
 //!     });
 //!     // The rule on the output, typed by the work (an `impl Trait` output is known there).
 //!     let rule = __private::future_rule(&work, |output: &Result<(), BotError>| {
@@ -470,10 +470,19 @@ impl<'a> Generator<'a> {
                     }
                 }
             };
-            let user = user_block(fake_return);
-            let inner = quote_spanned!(glue=> async move #user.await);
+            // The user's statements are a block whose value is bound before the block of the
+            // arguments ends: its tail temporaries drop at the end of that `let`, before the
+            // arguments, as without the attribute. A block, not a second `async` block: one
+            // state machine per fn, as spawning by hand has.
+            let user = user_block(TokenStream::new());
+            let out = Ident::new("__traced_spawn_out", glue);
+            let inner = quote_spanned! {glue=>
+                let #out = #user;
+                #[allow(unreachable_code)]
+                #out
+            };
             body.brace.surround(&mut braced, |tokens| {
-                tokens.extend(quote!(#(#bindings)* #inner));
+                tokens.extend(quote!(#fake_return #(#bindings)* #inner));
             });
             quote!(async move #braced)
         } else {
