@@ -430,28 +430,27 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// `move || -> R { bindings; (move || -> R { user statements })() }` or `async move {
-    /// bindings; async move { fake return; user statements }.await }`, inside the user's own
-    /// braces.
-    ///
-    /// The user's statements are the body of a closure (or async block) of their own, called
-    /// below the bindings: the temporaries of its tail expression (`db.lock().unwrap().len()`)
-    /// are dropped when it returns, before the arguments it captured, as they are dropped
-    /// before the parameters of an unannotated fn (in edition 2021 a block's tail temporaries
-    /// outlive the block's locals, so a block of bindings and statements would not compile).
-    /// Nothing of the glue is evaluated after the user's statements, so a body that never
-    /// returns trips no `unreachable_code`; `return` and `?` leave the user's statements as they
-    /// leave an unannotated fn's body.
+    /// `move || -> R { bindings; let out = { user statements }; out }` or `async move { fake
+    /// return; bindings; let out = { user statements }; out }`, inside the user's own braces.
     fn body(&self) -> TokenStream {
         let bindings = &self.params.bindings;
         let body = &self.function.body;
         let ret = &self.ret;
         let statements = &body.statements;
         let glue = Span::mixed_site();
-        let user_block = |prelude: TokenStream| {
-            let mut block = Group::new(Delimiter::Brace, quote!(#prelude #statements));
-            block.set_span(glue.located_at(body.brace.span.join()));
-            block
+        let mut user = Group::new(Delimiter::Brace, quote!(#statements));
+        user.set_span(glue.located_at(body.brace.span.join()));
+        // The user's statements are a block whose value is bound before the body's block (which
+        // holds the arguments) ends: its tail temporaries drop at the end of that `let`, before
+        // the arguments, as without the attribute. `return` and `?` return from the body. A
+        // block, not a closure or `async` block of its own: one closure or state machine per
+        // fn, as spawning the body by hand has. A body that never returns leaves the read of
+        // its value unreachable, which is allowed.
+        let out = Ident::new("__traced_spawn_out", glue);
+        let user = quote_spanned! {glue=>
+            let #out = #user;
+            #[allow(unreachable_code)]
+            #out
         };
         let mut braced = TokenStream::new();
         if self.is_async() {
@@ -470,19 +469,8 @@ impl<'a> Generator<'a> {
                     }
                 }
             };
-            // The user's statements are a block whose value is bound before the block of the
-            // arguments ends: its tail temporaries drop at the end of that `let`, before the
-            // arguments, as without the attribute. A block, not a second `async` block: one
-            // state machine per fn, as spawning by hand has.
-            let user = user_block(TokenStream::new());
-            let out = Ident::new("__traced_spawn_out", glue);
-            let inner = quote_spanned! {glue=>
-                let #out = #user;
-                #[allow(unreachable_code)]
-                #out
-            };
             body.brace.surround(&mut braced, |tokens| {
-                tokens.extend(quote!(#fake_return #(#bindings)* #inner));
+                tokens.extend(quote!(#fake_return #(#bindings)* #user));
             });
             quote!(async move #braced)
         } else {
@@ -491,10 +479,8 @@ impl<'a> Generator<'a> {
             } else {
                 quote!(-> #ret)
             };
-            let user = user_block(TokenStream::new());
-            let inner = quote_spanned!(glue=> (move || #output #user)());
             body.brace.surround(&mut braced, |tokens| {
-                tokens.extend(quote!(#(#bindings)* #inner));
+                tokens.extend(quote!(#(#bindings)* #user));
             });
             quote!(move || #output #braced)
         }
