@@ -447,7 +447,10 @@ impl<'a> Generator<'a> {
         // fn, as spawning the body by hand has. A body that never returns leaves the read of
         // its value unreachable, which is allowed.
         let out = Ident::new("__traced_spawn_out", glue);
+        // A body whose tail diverges (`panic!(..)`) is the initializer here, which clippy's
+        // `diverging_sub_expression` would flag in the user's code: allowed on this `let`.
         let user = quote_spanned! {glue=>
+            #[allow(clippy::diverging_sub_expression)]
             let #out = #user;
             #[allow(unreachable_code)]
             #out

@@ -168,6 +168,14 @@ impl State {
         }
     }
 
+    /// The running continuation, if any.
+    fn running(&self) -> Option<&Continuation> {
+        match self {
+            State::Running(continuation) => Some(continuation),
+            _ => None,
+        }
+    }
+
     /// The running continuation, which ends now.
     fn take_running(&mut self) -> Continuation {
         let State::Running(continuation) = mem::replace(self, State::Done) else {
@@ -187,9 +195,9 @@ impl State {
 struct EndOnUnwind<'a>(Option<&'a mut State>);
 
 impl<'a> EndOnUnwind<'a> {
-    /// The poll returned: the state, to end or keep running.
-    fn disarm(mut self) -> &'a mut State {
-        self.0.take().expect("armed until disarmed")
+    /// The poll returned: the state of a running continuation, to end or keep running.
+    fn disarm(mut self) -> Option<&'a mut State> {
+        self.0.take()
     }
 }
 
@@ -213,25 +221,18 @@ impl<F: Future> Future for Continued<F> {
         let future = unsafe { this.future.map_unchecked_mut(|future| &mut **future) };
         #[cfg(feature = "opentelemetry")]
         let _otel = this.otel.attach();
-        let Some(continuation) = this.state.enter("Continued") else {
-            #[cfg(feature = "tracing")]
-            let _span = this.body_span.enter();
-            return future.poll(cx);
-        };
+        let running = this.state.enter("Continued").is_some();
         #[cfg(feature = "tracing")]
         let _span = this.body_span.enter();
-        let _entered = continuation.enter();
-        let unwinding = EndOnUnwind(Some(this.state));
+        let _entered = this.state.running().map(Continuation::enter);
+        // One call of the inner poll, traced or not: it is compiled (or inlined) once.
+        let unwinding = EndOnUnwind(running.then_some(&mut *this.state));
         let polled = future.poll(cx);
-        let state = unwinding.disarm();
-        match polled {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(output) => {
-                let verdict = this.rule.take().map_or(Verdict::Ok, |rule| rule(&output));
-                state.end(verdict);
-                Poll::Ready(output)
-            }
+        if let (Some(state), Poll::Ready(output)) = (unwinding.disarm(), &polled) {
+            let verdict = this.rule.take().map_or(Verdict::Ok, |rule| rule(output));
+            state.end(verdict);
         }
+        polled
     }
 }
 
@@ -301,18 +302,13 @@ impl<S: futures_core::Stream> futures_core::Stream for ContinuedStream<S> {
         }
         #[cfg(feature = "opentelemetry")]
         let _otel = this.otel.attach();
-        let Some(continuation) = this.state.enter("ContinuedStream") else {
-            #[cfg(feature = "tracing")]
-            let _span = this.body_span.enter();
-            return stream.poll_next(cx);
-        };
+        let running = this.state.enter("ContinuedStream").is_some();
         #[cfg(feature = "tracing")]
         let _span = this.body_span.enter();
-        let _entered = continuation.enter();
-        let unwinding = EndOnUnwind(Some(this.state));
+        let _entered = this.state.running().map(Continuation::enter);
+        let unwinding = EndOnUnwind(running.then_some(&mut *this.state));
         let polled = stream.poll_next(cx);
-        let state = unwinding.disarm();
-        if let Poll::Ready(None) = polled {
+        if let (Some(state), Poll::Ready(None)) = (unwinding.disarm(), &polled) {
             state.end(Verdict::Ok);
         }
         polled

@@ -219,35 +219,35 @@ impl Pending {
 
     /// Runs `body` as the continuation `pending`, or as it is when there is none, and classifies
     /// its output with `rule`. Executors are handed this one closure either way, so their
-    /// spawn path is compiled once per body.
+    /// spawn path is compiled once per body; `body` is called from one place, so it is compiled
+    /// (or inlined) once too.
     pub(crate) fn run_or_plain<R>(
         pending: Option<Self>,
         rule: Rule<R>,
         body: impl FnOnce() -> R,
     ) -> R {
-        match pending {
-            #[cfg(not(any(feature = "tracing", feature = "opentelemetry")))]
-            Some(pending) => run_on_hub(pending.start(), rule, body),
-            // The body's span is entered once the continuation is started, around its hub; the
-            // caller's OpenTelemetry `Context` is attached around both.
+        #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+        let mut pending = pending;
+        // The caller's OpenTelemetry `Context` is attached around everything; the body's span is
+        // entered once the continuation is started, around its hub.
+        #[cfg(feature = "opentelemetry")]
+        let _otel = pending.as_mut().and_then(|p| p.take_otel().attached());
+        #[cfg(feature = "tracing")]
+        let span = pending.as_mut().map(Pending::take_span);
+        let continuation = match pending {
             #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
-            Some(mut pending) => {
-                #[cfg(feature = "opentelemetry")]
-                let _otel = pending.take_otel().attached();
-                #[cfg(feature = "tracing")]
-                let span = pending.take_span();
-                if let Pending::Plain(..) = pending {
-                    #[cfg(feature = "tracing")]
-                    let _span = span.entered();
-                    return body();
-                }
-                let continuation = pending.start();
-                #[cfg(feature = "tracing")]
-                let _span = span.entered();
-                run_on_hub(continuation, rule, body)
-            }
-            None => body(),
+            Some(Pending::Plain(..)) => None,
+            Some(pending) => Some(pending.start()),
+            None => None,
+        };
+        #[cfg(feature = "tracing")]
+        let _span = span.and_then(crate::tracing::CallerSpan::entered);
+        let running = continuation.map(Running::begin);
+        let output = body();
+        if let Some(running) = running {
+            running.finish(rule(&output));
         }
+        output
     }
 }
 

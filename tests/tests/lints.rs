@@ -16,6 +16,21 @@ pub fn free(channel: String, count: usize) -> Result<usize, std::io::Error> {
     Ok(channel.len() + count)
 }
 
+/// A fn whose body ends in a panic.
+#[traced_spawn]
+pub fn diverges(reason: String) {
+    panic!("{reason}")
+}
+
+/// An async fn whose body never returns.
+#[traced_spawn]
+pub async fn forever(step: u64) {
+    loop {
+        tokio::task::yield_now().await;
+        std::hint::black_box(step);
+    }
+}
+
 /// A unit fn.
 #[traced_spawn(name = "lints.unit", op = "queue.process", thread_name = "unit")]
 pub fn unit(text: String) {
