@@ -319,12 +319,14 @@ impl<C> Builder<C> {
         self.classify_with(ErrIsCaptured)
     }
 
-    /// Who spawns, as a panic at the call names it: the `#[traced_spawn]` fn, else `method`.
+    /// Who spawns with `method`, as a panic at the call names it: the `#[traced_spawn]` fn (a
+    /// `blocking` one for `spawn_blocking`), else the method.
     #[cfg(feature = "tokio")]
     fn caller(&self, method: &'static str) -> Caller {
-        match self.function {
-            Some(function) => Caller::Function(function),
-            None => Caller::Builder(method),
+        match (self.function, method) {
+            (Some(function), "spawn_blocking") => Caller::BlockingFunction(function),
+            (Some(function), _) => Caller::Function(function),
+            (None, _) => Caller::Builder(method),
         }
     }
 
@@ -450,10 +452,7 @@ impl<C> Builder<C> {
         R: Send + 'static,
         C: Classifier<R>,
     {
-        let runtime = require_runtime(match self.function {
-            Some(function) => Caller::BlockingFunction(function),
-            None => Caller::Builder("spawn_blocking"),
-        });
+        let runtime = require_runtime(self.caller("spawn_blocking"));
         let (pending, classifier) = self.pending(op::BLOCKING);
         let rule = classifier.rule();
         runtime.spawn_blocking(move || Pending::run_or_plain(pending, rule, body))

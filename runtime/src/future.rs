@@ -153,18 +153,16 @@ impl State {
         (state, entered)
     }
 
-    /// Starts a pending continuation at the first poll; the continuation to poll under, or
-    /// `None` for plain work.
-    fn enter(&mut self, what: &str) -> Option<&Continuation> {
-        if let State::Pending(_) = self {
-            if let State::Pending(mut pending) = mem::replace(self, State::Done) {
-                *self = State::Running(pending.start());
-            }
-        }
+    /// Starts a pending continuation at the first poll.
+    fn start(&mut self, what: &str) {
         match self {
-            State::Plain => None,
-            State::Running(continuation) => Some(continuation),
-            State::Pending(_) | State::Done => panic!("`{what}` polled after completion"),
+            State::Pending(_) => {
+                if let State::Pending(mut pending) = mem::replace(self, State::Done) {
+                    *self = State::Running(pending.start());
+                }
+            }
+            State::Plain | State::Running(_) => {}
+            State::Done => panic!("`{what}` polled after completion"),
         }
     }
 
@@ -221,12 +219,12 @@ impl<F: Future> Future for Continued<F> {
         let future = unsafe { this.future.map_unchecked_mut(|future| &mut **future) };
         #[cfg(feature = "opentelemetry")]
         let _otel = this.otel.attach();
-        let running = this.state.enter("Continued").is_some();
+        this.state.start("Continued");
         #[cfg(feature = "tracing")]
         let _span = this.body_span.enter();
-        let _entered = this.state.running().map(Continuation::enter);
+        let entered = this.state.running().map(Continuation::enter);
         // One call of the inner poll, traced or not: it is compiled (or inlined) once.
-        let unwinding = EndOnUnwind(running.then_some(&mut *this.state));
+        let unwinding = EndOnUnwind(entered.is_some().then_some(&mut *this.state));
         let polled = future.poll(cx);
         if let (Some(state), Poll::Ready(output)) = (unwinding.disarm(), &polled) {
             let verdict = this.rule.take().map_or(Verdict::Ok, |rule| rule(output));
@@ -302,11 +300,11 @@ impl<S: futures_core::Stream> futures_core::Stream for ContinuedStream<S> {
         }
         #[cfg(feature = "opentelemetry")]
         let _otel = this.otel.attach();
-        let running = this.state.enter("ContinuedStream").is_some();
+        this.state.start("ContinuedStream");
         #[cfg(feature = "tracing")]
         let _span = this.body_span.enter();
-        let _entered = this.state.running().map(Continuation::enter);
-        let unwinding = EndOnUnwind(running.then_some(&mut *this.state));
+        let entered = this.state.running().map(Continuation::enter);
+        let unwinding = EndOnUnwind(entered.is_some().then_some(&mut *this.state));
         let polled = stream.poll_next(cx);
         if let (Some(state), Poll::Ready(None)) = (unwinding.disarm(), &polled) {
             state.end(Verdict::Ok);

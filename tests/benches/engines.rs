@@ -40,7 +40,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -52,9 +52,10 @@ use apalis_redis::{Config, ConnectionManager, RedisStorage};
 use async_nats::jetstream::{self, consumer::pull};
 use futures_util::StreamExt;
 use sentry::protocol::{EnvelopeItem, SpanId, TraceId, Transaction};
-use sentry::{ClientOptions, Envelope, Hub, SentryFutureExt, TransactionContext, Transport};
+use sentry::{ClientOptions, Envelope, Hub, SentryFutureExt, TransactionContext};
 use serde::{Deserialize, Serialize};
 use traced_spawn::queue::{OP_PROCESS, OP_PUBLISH};
+use traced_spawn_tests::bench::CountingTransport;
 
 /// A DSN that is never contacted: the client needs one to be enabled; the transport is ours.
 const DSN: &str = "https://public@sentry.invalid/1";
@@ -69,52 +70,22 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(120);
 // ---------------------------------------------------------------------------------------------
 // Sentry: a client that samples everything and a transport that counts and drops.
 
-/// Counts the transactions of every envelope, then drops it (smoke mode keeps them for the
-/// checks).
-#[derive(Default)]
-struct CountingTransport {
-    transactions: AtomicUsize,
-    keep: bool,
-    kept: Mutex<Vec<Envelope>>,
-}
-
-impl Transport for CountingTransport {
-    fn send_envelope(&self, envelope: Envelope) {
-        let transactions = envelope
-            .items()
-            .filter(|item| matches!(item, EnvelopeItem::Transaction(_)))
-            .count();
-        self.transactions.fetch_add(transactions, Ordering::Relaxed);
-        if self.keep {
-            self.kept.lock().unwrap().push(envelope);
-        }
-    }
-}
-
-impl CountingTransport {
-    fn transactions(&self) -> usize {
-        self.transactions.load(Ordering::Relaxed)
-    }
-
-    fn take_kept(&self) -> Vec<Transaction<'static>> {
-        std::mem::take(&mut *self.kept.lock().unwrap())
-            .into_iter()
-            .flat_map(|envelope| envelope.items().cloned().collect::<Vec<_>>())
-            .filter_map(|item| match item {
-                EnvelopeItem::Transaction(tx) => Some(*tx),
-                _ => None,
-            })
-            .collect()
-    }
+/// The transactions of the envelopes a smoke run kept.
+fn transactions_of(envelopes: Vec<Envelope>) -> Vec<Transaction<'static>> {
+    envelopes
+        .iter()
+        .flat_map(Envelope::items)
+        .filter_map(|item| match item {
+            EnvelopeItem::Transaction(tx) => Some((**tx).clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Binds a sampling client with the counting transport to the process hub, which every thread's
 /// hub starts from. Called before any runtime thread exists.
 fn install_client(keep: bool) -> Arc<CountingTransport> {
-    let transport = Arc::new(CountingTransport {
-        keep,
-        ..CountingTransport::default()
-    });
+    let transport = Arc::new(CountingTransport::new(keep));
     let mut options = ClientOptions::new().traces_sample_rate(1.0);
     options.dsn = Some(DSN.parse().expect("valid DSN"));
     options.transport = Some(Arc::new(transport.clone()));
@@ -897,7 +868,7 @@ fn main() {
                     variant.name()
                 );
                 if smoke && variant == Variant::Traced {
-                    check_links(name, &transport.take_kept(), plan.jobs);
+                    check_links(name, &transactions_of(transport.take_kept()), plan.jobs);
                 }
                 line.push(format!(
                     "{} {:.0} jobs/s{}",

@@ -527,6 +527,61 @@ impl std::io::Write for Lines {
     }
 }
 
+/// What the benches run against.
+pub mod bench {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Mutex, PoisonError};
+
+    use sentry::protocol::EnvelopeItem;
+    use sentry::{Envelope, Transport};
+
+    /// A transport that discards every envelope after counting the transactions in it (one
+    /// relaxed atomic add); with `keep`, it also keeps the envelopes, so a smoke run can check
+    /// the links.
+    #[derive(Default)]
+    pub struct CountingTransport {
+        transactions: AtomicUsize,
+        keep: bool,
+        kept: Mutex<Vec<Envelope>>,
+    }
+
+    impl CountingTransport {
+        /// A transport that keeps what it is handed when `keep` is set.
+        pub fn new(keep: bool) -> CountingTransport {
+            CountingTransport {
+                keep,
+                ..CountingTransport::default()
+            }
+        }
+
+        /// Transactions received so far.
+        pub fn transactions(&self) -> usize {
+            self.transactions.load(Ordering::Relaxed)
+        }
+
+        /// Takes the envelopes kept so far (none without `keep`).
+        pub fn take_kept(&self) -> Vec<Envelope> {
+            std::mem::take(&mut *self.kept.lock().unwrap_or_else(PoisonError::into_inner))
+        }
+    }
+
+    impl Transport for CountingTransport {
+        fn send_envelope(&self, envelope: Envelope) {
+            let transactions = envelope
+                .items()
+                .filter(|item| matches!(item, EnvelopeItem::Transaction(_)))
+                .count();
+            self.transactions.fetch_add(transactions, Ordering::Relaxed);
+            if self.keep {
+                self.kept
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(envelope);
+            }
+        }
+    }
+}
+
 /// End to end through a queue: an example program (`apalis_queue`, `nats_queue`) run as separate
 /// processes against a real server, each writing every transaction it sends as a JSON line to a
 /// file of its own (`--envelopes FILE`), read back as JSON values.
@@ -754,6 +809,38 @@ pub mod e2e {
             .map(|line| serde_json::from_str::<Value>(line).expect("a JSON line"))
             .filter_map(|mut line| line.get_mut("transaction").map(Value::take))
             .collect()
+    }
+
+    /// One job through an engine, as both engines' end-to-end tests read it: the producer's one
+    /// request and its `queue.publish` span (`ok`, under the request's span, with the engine's
+    /// `system` and the `destination`), and the worker's one continuation, in the request's trace
+    /// under the publish span, with its `queue.process` span (`ok`, first attempt, the same
+    /// message id). Returns the publish span, the continuation and the process span, for the
+    /// engine's own checks.
+    pub fn assert_one_job_linked<'a>(
+        produced: &'a [Value],
+        consumed: &'a [Value],
+        system: &str,
+        destination: &str,
+    ) -> (&'a Value, &'a Value, &'a Value) {
+        let (request, publish) = requests_and_publishes(produced)[0];
+        assert_eq!(publish["status"], "ok");
+        assert_eq!(publish["parent_span_id"], trace(request)["span_id"]);
+        assert_eq!(publish["data"]["messaging.system"], system);
+        assert_eq!(publish["data"]["messaging.destination.name"], destination);
+        assert_eq!(consumed.len(), 1, "{consumed:#?}");
+        let consumer = &consumed[0];
+        assert_eq!(trace(consumer)["trace_id"], trace(request)["trace_id"]);
+        assert_eq!(trace(consumer)["parent_span_id"], publish["span_id"]);
+        assert_eq!(trace(consumer)["op"], "function");
+        let process = only(consumer, "queue.process");
+        assert_eq!(process["status"], "ok");
+        assert_eq!(process["data"]["messaging.message.retry.count"], 0);
+        assert_eq!(
+            process["data"]["messaging.message.id"],
+            publish["data"]["messaging.message.id"]
+        );
+        (publish, consumer, process)
     }
 
     /// The trace context of a transaction.

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use traced_spawn_tests::e2e::{
-    assert_processed_again, down_url, only, requests_and_publishes, trace, unique, Example, Proc,
+    assert_one_job_linked, assert_processed_again, down_url, only, requests_and_publishes, trace,
+    unique, Example, Proc,
 };
 
 /// The `apalis_queue` example, on Redis.
@@ -41,28 +42,8 @@ fn a_request_and_its_task_in_a_worker_process_are_one_trace() {
     producer.succeed();
     worker.succeed();
 
-    let produced = producer.transactions();
-    let (request, publish) = requests_and_publishes(&produced)[0];
-    assert_eq!(publish["status"], "ok");
-    assert_eq!(publish["parent_span_id"], trace(request)["span_id"]);
-    assert_eq!(publish["data"]["messaging.system"], "redis");
-    assert_eq!(
-        publish["data"]["messaging.destination.name"],
-        queue.as_str()
-    );
-    let consumed = worker.transactions();
-    assert_eq!(consumed.len(), 1, "{consumed:#?}");
-    let consumer = &consumed[0];
-    assert_eq!(trace(consumer)["trace_id"], trace(request)["trace_id"]);
-    assert_eq!(trace(consumer)["parent_span_id"], publish["span_id"]);
-    assert_eq!(trace(consumer)["op"], "function");
-    let process = only(consumer, "queue.process");
-    assert_eq!(process["status"], "ok");
-    assert_eq!(process["data"]["messaging.message.retry.count"], 0);
-    assert_eq!(
-        process["data"]["messaging.message.id"],
-        publish["data"]["messaging.message.id"]
-    );
+    let (produced, consumed) = (producer.transactions(), worker.transactions());
+    let (_, consumer, process) = assert_one_job_linked(&produced, &consumed, "redis", &queue);
     assert!(process["data"]["messaging.message.receive.latency"].is_u64());
     let work = only(consumer, "llm.generate");
     assert_eq!(work["parent_span_id"], process["span_id"]);

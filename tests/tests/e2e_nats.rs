@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use traced_spawn_tests::e2e::{
-    assert_processed_again, down_url, only, requests_and_publishes, trace, unique, Example,
+    assert_one_job_linked, assert_processed_again, down_url, only, unique, Example,
 };
 
 /// The `nats_queue` example, on NATS JetStream.
@@ -39,38 +39,18 @@ fn a_request_and_its_message_in_a_worker_process_are_one_trace() {
     let mut worker = NATS.start(&url, &["--worker", "--subject", &subject, "--jobs", "1"]);
     worker.succeed();
 
-    let produced = producer.transactions();
-    let (request, publish) = requests_and_publishes(&produced)[0];
-    assert_eq!(publish["status"], "ok");
-    assert_eq!(publish["parent_span_id"], trace(request)["span_id"]);
-    assert_eq!(publish["data"]["messaging.system"], "nats");
-    assert_eq!(
-        publish["data"]["messaging.destination.name"],
-        subject.as_str()
-    );
+    let (produced, consumed) = (producer.transactions(), worker.transactions());
+    let (publish, consumer, process) =
+        assert_one_job_linked(&produced, &consumed, "nats", &subject);
     let body_size = &publish["data"]["messaging.message.body.size"];
     assert!(
         body_size.as_u64().is_some_and(|size| size > 0),
         "{publish:#}"
     );
-
-    let consumed = worker.transactions();
-    assert_eq!(consumed.len(), 1, "{consumed:#?}");
-    let consumer = &consumed[0];
-    assert_eq!(trace(consumer)["trace_id"], trace(request)["trace_id"]);
-    assert_eq!(trace(consumer)["parent_span_id"], publish["span_id"]);
-    assert_eq!(trace(consumer)["op"], "function");
-    let process = only(consumer, "queue.process");
-    assert_eq!(process["status"], "ok");
     assert_eq!(process["data"]["messaging.system"], "nats");
     assert_eq!(
         process["data"]["messaging.destination.name"],
         subject.as_str()
-    );
-    assert_eq!(process["data"]["messaging.message.retry.count"], 0);
-    assert_eq!(
-        process["data"]["messaging.message.id"],
-        publish["data"]["messaging.message.id"]
     );
     assert_eq!(process["data"]["messaging.message.body.size"], *body_size);
     // The headers (trace, publish time, message id) come on top of the body.

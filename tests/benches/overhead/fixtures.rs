@@ -3,48 +3,16 @@
 //! it, and the body every spawn runs.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sentry::protocol::{EnvelopeItem, SpanId, TraceId};
-use sentry::{ClientOptions, Envelope, Hub, Transaction, TransactionContext, Transport};
+use sentry::protocol::{SpanId, TraceId};
+use sentry::{ClientOptions, Hub, Transaction, TransactionContext};
 
 /// A DSN that is never contacted: the client needs one to be enabled; the transport is ours.
 const DSN: &str = "https://public@sentry.invalid/1";
 
-/// A transport that discards every envelope after counting the transactions in it (one relaxed
-/// atomic add). In smoke mode it also keeps the envelopes, so the links can be checked.
-#[derive(Default)]
-pub struct CountingTransport {
-    transactions: AtomicUsize,
-    keep: bool,
-    kept: Mutex<Vec<Envelope>>,
-}
-
-impl CountingTransport {
-    /// Transactions received so far.
-    pub fn transactions(&self) -> usize {
-        self.transactions.load(Ordering::Relaxed)
-    }
-
-    /// Takes the envelopes kept so far (smoke mode only).
-    pub fn take_kept(&self) -> Vec<Envelope> {
-        std::mem::take(&mut *self.kept.lock().unwrap())
-    }
-}
-
-impl Transport for CountingTransport {
-    fn send_envelope(&self, envelope: Envelope) {
-        let transactions = envelope
-            .items()
-            .filter(|item| matches!(item, EnvelopeItem::Transaction(_)))
-            .count();
-        self.transactions.fetch_add(transactions, Ordering::Relaxed);
-        if self.keep {
-            self.kept.lock().unwrap().push(envelope);
-        }
-    }
-}
+pub use traced_spawn_tests::bench::CountingTransport;
 
 /// How the caller's client samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,10 +39,7 @@ impl Caller {
         let (client, transport) = match sampling {
             Sampling::NoClient => (None, None),
             Sampling::UnsampledParent | Sampling::Sampled => {
-                let transport = Arc::new(CountingTransport {
-                    keep: keep_envelopes,
-                    ..CountingTransport::default()
-                });
+                let transport = Arc::new(CountingTransport::new(keep_envelopes));
                 let mut options = ClientOptions::new().traces_sample_rate(1.0);
                 options.dsn = Some(DSN.parse().expect("valid DSN"));
                 options.transport = Some(Arc::new(transport.clone()));
